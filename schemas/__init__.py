@@ -1,0 +1,1 @@
+"""Wire schemas of every ticketflow topic (CONTRACT.md) as msgspec Structs."""

@@ -1,0 +1,235 @@
+"""The account document on the compacted `accounts.config` topic (SPEC A2-A4).
+
+Every check that can refuse a document lives here, so the CLI refuses it before it is
+published and every worker refuses the same document the same way. Error messages
+name the field (msgspec adds the path, e.g. "... - at `$.auto_close.days`").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from schemas.common import AccountId, Email, Id, Label, Name, Wire
+from schemas.events import DeliveryChannel
+
+ASSIGNING_ROLES = frozenset({"owner", "admin", "manager", "support"})
+"""Roles allowed to assign tickets (A3); any other role may not."""
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+Interval = tuple[ClockTime, ClockTime]
+EnvVarName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+ConditionField = Literal["channel", "tags", "segments", "subject", "body"]
+ConditionOp = Literal["in", "contains", "any_of"]
+
+
+class AgentConfig(Wire):
+    """A person who handles tickets; `role` decides what they may do (A3)."""
+
+    id: Id
+    name: Name
+    email: Email
+    role: Label
+    teams: list[Id] = []
+    notify: list[DeliveryChannel] = []
+
+    @property
+    def may_assign(self) -> bool:
+        return self.role in ASSIGNING_ROLES
+
+
+class TeamConfig(Wire):
+    """A team, with the tag/segment membership that routes tickets to it (R1)."""
+
+    id: Id
+    name: Name
+    tags: list[Label] = []
+    segments: list[Label] = []
+    auto_assign_on_transfer: bool = False
+
+
+class Condition(Wire):
+    """One test on a ticket; `in`/`any_of` take a list, `contains` a string."""
+
+    field: ConditionField
+    op: ConditionOp
+    value: Union[str, list[str]]
+
+    def __post_init__(self) -> None:
+        if self.op == "contains" and not isinstance(self.value, str):
+            raise ValueError("value: op 'contains' needs a string")
+        if self.op in ("in", "any_of") and not isinstance(self.value, list):
+            raise ValueError(f"value: op '{self.op}' needs a list of strings")
+
+
+class RuleActions(Wire):
+    """What a matching rule does: route to a team, optionally to a named agent."""
+
+    team_id: Id | None = None
+    agent_id: Id | None = None
+
+
+class Rule(Wire):
+    """An automation rule; rules run in document order and the first match wins (R1)."""
+
+    id: Id
+    name: Name
+    trigger: Literal["ticket_created", "tags_changed"]
+    groups: list[list[Condition]]
+    actions: RuleActions
+    active: bool = True
+    notes: str = ""
+
+
+class DateException(Wire):
+    """A date whose opening intervals replace the weekly ones (empty: closed)."""
+
+    date: date
+    intervals: list[Interval] = []
+
+
+class BusinessHours(Wire):
+    """Opening hours in an IANA time zone (R4)."""
+
+    timezone: str
+    weekly: dict[Weekday, list[Interval]] = {}
+    exceptions: list[DateException] = []
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: unknown IANA time zone {self.timezone!r}") from None
+        for day, intervals in self.weekly.items():
+            _check_intervals(f"weekly.{day}", intervals)
+        for i, exception in enumerate(self.exceptions):
+            _check_intervals(f"exceptions[{i}].intervals", exception.intervals)
+
+
+def _check_intervals(where: str, intervals: list[tuple[str, str]]) -> None:
+    for start, end in intervals:
+        if start >= end:
+            raise ValueError(f"{where}: interval {start}-{end} must end after it starts")
+
+
+class AutoClose(Wire):
+    """Close tickets whose customer went quiet (C1); period 1-90 days, default 2."""
+
+    enabled: bool = False
+    days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 2
+    typing_grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 300
+
+
+class HandoffSettings(Wire):
+    """Where AI conversations go when they need a human (H2, H7).
+
+    Secrets are never in the document: only the names of environment variables.
+    """
+
+    method: Literal["internal", "zendesk", "gorgias", "message"] = "internal"
+    subdomain: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
+    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://")] | None = None
+    email: Email | None = None
+    token_env: EnvVarName | None = None
+    oauth_token_env: EnvVarName | None = None
+    api_key_env: EnvVarName | None = None
+    message: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.method == "zendesk":
+            if not (self.subdomain or self.base_url):
+                raise ValueError("subdomain: required for method 'zendesk'")
+            if not (self.oauth_token_env or (self.token_env and self.email)):
+                raise ValueError(
+                    "token_env: method 'zendesk' needs token_env with email, or oauth_token_env"
+                )
+        elif self.method == "gorgias":
+            if not (self.subdomain or self.base_url):
+                raise ValueError("subdomain: required for method 'gorgias'")
+            if not (self.api_key_env and self.email):
+                raise ValueError("api_key_env: method 'gorgias' needs api_key_env and email")
+        elif self.method == "message" and not self.message:
+            raise ValueError("message: required for method 'message'")
+
+
+class AccountDocument(Wire):
+    """Everything ticketflow knows about one account; the newest `version` wins."""
+
+    account_id: AccountId
+    version: Annotated[int, msgspec.Meta(ge=0)]
+    agents: list[AgentConfig] = []
+    teams: list[TeamConfig] = []
+    rules: list[Rule] = []
+    business_hours: BusinessHours | None = None
+    round_robin: bool = False
+    auto_close: AutoClose = AutoClose()
+    presence_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] | None = None
+    out_of_hours_text: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    handoff: HandoffSettings = HandoffSettings()
+
+    def __post_init__(self) -> None:
+        team_ids = _unique_ids("teams", [t.id for t in self.teams])
+        agent_ids = _unique_ids("agents", [a.id for a in self.agents])
+        _unique_ids("rules", [r.id for r in self.rules])
+        for i, agent in enumerate(self.agents):
+            for team in agent.teams:
+                if team not in team_ids:
+                    raise ValueError(f"agents[{i}].teams: unknown team {team!r}")
+        for i, rule in enumerate(self.rules):
+            if rule.actions.team_id is not None and rule.actions.team_id not in team_ids:
+                raise ValueError(f"rules[{i}].actions.team_id: unknown team {rule.actions.team_id!r}")
+            if rule.actions.agent_id is not None and rule.actions.agent_id not in agent_ids:
+                raise ValueError(
+                    f"rules[{i}].actions.agent_id: unknown agent {rule.actions.agent_id!r}"
+                )
+
+    def agent(self, agent_id: str) -> AgentConfig | None:
+        """The agent with this id, if the account has one."""
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        return None
+
+
+def _unique_ids(where: str, ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for i, value in enumerate(ids):
+        if value in seen:
+            raise ValueError(f"{where}[{i}].id: duplicate id {value!r}")
+        seen.add(value)
+    return seen
+
+
+def _yaml_loader() -> type:
+    """A safe YAML loader that keeps `18:00` a string (YAML 1.1 would read it as 1080)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (
+            "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    int_rx = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+    float_rx = re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    )
+    Loader.add_implicit_resolver("tag:yaml.org,2002:int", int_rx, list("-+0123456789"))
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_rx, list("-+0123456789."))
+    return Loader
+
+
+def load_account_yaml(text: str) -> AccountDocument:
+    """Parse and validate an account document written in YAML (or JSON, a subset)."""
+    import yaml
+
+    raw = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - SafeLoader subclass
+    return msgspec.convert(raw, type=AccountDocument)

@@ -1,0 +1,56 @@
+"""`handoff.requests` from the AI customer agent and the `handoff.results` ticketflow answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from schemas.common import AccountId, Body, Email, Id, Name, Phone, Timestamp, Wire
+from schemas.inbound import Channel
+
+HandoffTarget = Literal["internal", "zendesk", "gorgias", "message"]
+HandoffStatus = Literal["created", "email_required", "declined", "message_sent", "failed"]
+
+
+class HandoffVisitor(Wire):
+    """The person the AI agent was talking to."""
+
+    email: Email | None = None
+    name: Name | None = None
+    phone: Phone | None = None
+    profile_id: Id | None = None
+    authenticated: bool = False
+
+
+class TranscriptLine(Wire):
+    """One turn of the AI conversation."""
+
+    author: Literal["visitor", "ai", "agent", "system"]
+    text: Body
+    at: Timestamp
+
+
+class HandoffRequest(Wire):
+    """Escalate an AI conversation to humans (H1; key: conversation id)."""
+
+    handoff_id: Id
+    account_id: AccountId
+    conversation_id: Id
+    channel: Channel
+    transcript: list[TranscriptLine]
+    requested_at: Timestamp
+    visitor: HandoffVisitor = HandoffVisitor()
+    consent: bool | None = None
+
+
+class HandoffResult(Wire):
+    """Outcome of one handoff (key: handoff id)."""
+
+    event_id: Id
+    account_id: AccountId
+    handoff_id: Id
+    status: HandoffStatus
+    target: HandoffTarget
+    at: Timestamp
+    external_ticket_id: str | None = None
+    visitor_notice: str | None = None
+    error: str | None = None

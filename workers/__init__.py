@@ -1,0 +1,1 @@
+"""ticketflow's worker kinds (ingest, router, closer, handoff) and what they share."""

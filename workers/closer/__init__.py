@@ -1,0 +1,1 @@
+"""workers/closer: not built yet (see the open issues)."""

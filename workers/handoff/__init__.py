@@ -1,0 +1,1 @@
+"""workers/handoff: not built yet (see the open issues)."""

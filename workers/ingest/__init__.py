@@ -1,0 +1,1 @@
+"""workers/ingest: customer messages become tickets (SPEC I1-I5)."""

@@ -1,0 +1,3 @@
+from workers.ingest.agent import main
+
+main()

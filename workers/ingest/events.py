@@ -1,0 +1,70 @@
+"""The events a threaded message produces, as a pure function of what happened."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.events import TicketCreated, TicketMessage, TicketStatus
+from schemas.inbound import InboundMessage, SmsMessage, WebchatMessage, WebchatTyping
+from schemas.internal import CountdownCancel, CustomerTyping
+from workers.consumer import Outgoing
+from workers.ids import event_id
+from workers.ingest.threading import ThreadingPlan, ThreadOutcome
+
+
+def ticket_events(message: InboundMessage, plan: ThreadingPlan,
+                  outcome: ThreadOutcome) -> list[Outgoing]:
+    """`tickets.events` and `timers` records for one threaded customer message.
+
+    Event ids derive from the provider message id, so a redelivered message re-publishes
+    records that downstream consumers recognise as already seen.
+    """
+    account, ticket = plan.account_id, outcome.ticket_id
+    cause = (account, plan.channel, plan.message_id)
+    out: list[Outgoing] = []
+    if outcome.kind == "created":
+        out.append(Outgoing("tickets.events", ticket, TicketCreated(
+            event_id=event_id("ticket.created", *cause),
+            account_id=account, ticket_id=ticket, number=outcome.number,
+            channel=plan.channel, customer=plan.customer, subject=plan.subject,
+            created_at=datetime.fromisoformat(outcome.created_at),
+            customer_ticket_count=outcome.customer_ticket_count,
+            tags=message.tags, segments=message.segments,
+            body=plan.text,
+        )))
+    elif outcome.kind in ("reopened", "unsnoozed"):
+        out.append(Outgoing("tickets.events", ticket, TicketStatus(
+            event_id=event_id("ticket.status", *cause),
+            account_id=account, ticket_id=ticket, status="open",
+            previous_status=outcome.previous_status,
+            reason="reopened" if outcome.kind == "reopened" else "customer_reply",
+            at=plan.at,
+        )))
+    out.append(Outgoing("tickets.events", ticket, TicketMessage(
+        event_id=event_id("ticket.message", *cause),
+        account_id=account, ticket_id=ticket, message_id=plan.message_id,
+        direction="inbound", author_kind="customer", author_id=_author_id(message),
+        text=plan.text, at=plan.at,
+    )))
+    out.append(Outgoing("timers", ticket, CountdownCancel(
+        event_id=event_id("countdown.cancel", *cause),
+        account_id=account, ticket_id=ticket, version=outcome.version, at=plan.at,
+    )))
+    return out
+
+
+def typing_event(typing: WebchatTyping, ticket_id: str) -> Outgoing:
+    """Forward a visitor's typing to the closer (I5 -> C3)."""
+    return Outgoing("timers", ticket_id, CustomerTyping(
+        event_id=event_id("customer.typing", typing.account_id, typing.session_id,
+                          typing.at.isoformat()),
+        account_id=typing.account_id, ticket_id=ticket_id, at=typing.at,
+    ))
+
+
+def _author_id(message: InboundMessage) -> str | None:
+    if isinstance(message, SmsMessage):
+        return message.from_number
+    if isinstance(message, WebchatMessage):
+        return message.visitor.profile_id or message.visitor.email or message.session_id
+    return message.from_email.lower()

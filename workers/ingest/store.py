@@ -1,0 +1,64 @@
+"""Ingest's Redis I/O: run the threading script for a batch in one round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from workers.ingest.threading import ThreadingPlan, ThreadOutcome
+from workers.settings import Settings
+from workers.store import account_base, load_script, ticket_key
+
+SEEN_TTL_SECONDS = 30 * 86400
+"""Dedup marks outlive any realistic redelivery or provider retry window."""
+
+_outcome_decoder = msgspec.json.Decoder(ThreadOutcome)
+
+
+class IngestStore:
+    """Threads messages into tickets through `ingest.lua`."""
+
+    def __init__(self, settings: Settings, client: Any) -> None:
+        self._settings = settings
+        self._client = client
+        self._script = load_script(client, Path(__file__).with_name("ingest.lua"))
+
+    async def thread_messages(self, plans: list[ThreadingPlan]) -> list[ThreadOutcome]:
+        """Apply every plan in order (pipelined; Redis runs the scripts one after another)."""
+        if not plans:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for plan in plans:
+            await self._script(keys=[account_base(self._settings, plan.account_id)],
+                               args=_script_args(plan), client=pipe)
+        raw = await pipe.execute()
+        return [_outcome_decoder.decode(r) for r in raw]
+
+    async def open_ticket_of_session(self, account_id: str, session_id: str) -> str | None:
+        """The web chat session's current ticket, unless it is closed."""
+        base = account_base(self._settings, account_id)
+        ticket_id = await self._client.get(f"{base}:thread:webchat:{session_id}")
+        if ticket_id is None:
+            return None
+        status = await self._client.hget(ticket_key(self._settings, account_id, ticket_id),
+                                         "status")
+        return None if status == "closed" else ticket_id
+
+
+def _script_args(plan: ThreadingPlan) -> list[str]:
+    customer = plan.customer
+    return [
+        plan.channel, plan.message_id, plan.thread_key, "\n".join(plan.email_refs),
+        "" if plan.subject_number is None else str(plan.subject_number),
+        plan.customer_key, plan.new_ticket_id, plan.at.isoformat().replace("+00:00", "Z"),
+        str(SEEN_TTL_SECONDS),
+        "channel", plan.channel,
+        "thread_key", plan.thread_key,
+        "customer_phone", customer.phone or "",
+        "customer_email", customer.email or "",
+        "customer_name", customer.name or "",
+        "profile_id", customer.profile_id or "",
+        "subject", plan.subject or "",
+    ]

@@ -1,0 +1,105 @@
+"""Worker replicas as child processes: start, watch their log, SIGTERM or SIGKILL them.
+
+Shared by `make run`, the end-to-end tests and the benchmark, so all three run the
+workers exactly as production does: one OS process per replica.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from workers.lifetime import die_with_parent
+from workers.settings import Settings
+
+WORKER_KINDS = ("ingest",)
+"""Worker kinds that exist so far; the others arrive with their issues."""
+
+
+class WorkerProcess:
+    """One replica of a worker kind, its stderr collected line by line."""
+
+    def __init__(self, kind: str, settings: Settings, echo: Callable[[str], None] | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.kind = kind
+        self.settings = settings
+        self.echo = echo
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.settings.to_env(), **self.extra_env,
+               "PYTHONUNBUFFERED": "1"}
+        self.lines = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"workers.{self.kind}"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=die_with_parent,
+        )
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        return self
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+            if self.echo is not None:
+                self.echo(f"[{self.kind}:{proc.pid}] {line.rstrip()}")
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_log(self, pattern: str, timeout_s: float = 60.0, since: int = 0) -> str:
+        """Block until a log line from index `since` on matches; fail if the process dies."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for line in self.lines[since:]:
+                    if rx.search(line):
+                        return line
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.kind} exited ({self.proc.returncode}) before "
+                                       f"logging /{pattern}/:\n" + "\n".join(self.lines[-30:]))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self.kind} did not log /{pattern}/ within "
+                                       f"{timeout_s}s:\n" + "\n".join(self.lines[-30:]))
+                self._changed.wait(remaining)
+
+    def start_ready(self, timeout_s: float = 60.0) -> WorkerProcess:
+        """Start and wait until the replica has joined its group and holds partitions."""
+        self.start()
+        self.wait_for_log(r"partitions assigned: [1-9]", timeout_s)
+        return self
+
+    def sigkill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def sigterm(self, timeout_s: float = 30.0) -> int:
+        """Ask the replica to drain and exit; returns its exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None

@@ -1,0 +1,1 @@
+"""workers/router: not built yet (see the open issues)."""

@@ -1,0 +1,82 @@
+"""The one typed settings object, read from the environment once at start (STYLE 5)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the broker and Redis are, and how this process names things in them."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    topic_prefix: str = ""
+    redis_prefix: str = "tf"
+    group_prefix: str = "ticketflow"
+    # `dev` uses short consumer-group timeouts: tansu makes a new group's join wait for
+    # the rebalance timeout, so long production timeouts would stall every test start.
+    profile: Literal["dev", "prod"] = "prod"
+    batch_size: int = 500
+    batch_wait_ms: int = 50
+    http_port: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `TICKETFLOW_*` variables; anything unset keeps its default."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if "TICKETFLOW_KAFKA" in env:
+            values["kafka_bootstrap"] = kafka_bootstrap_from_url(env["TICKETFLOW_KAFKA"])
+        if "TICKETFLOW_REDIS" in env:
+            values["redis_url"] = env["TICKETFLOW_REDIS"]
+        for field, var in (
+            ("topic_prefix", "TICKETFLOW_TOPIC_PREFIX"),
+            ("redis_prefix", "TICKETFLOW_REDIS_PREFIX"),
+            ("group_prefix", "TICKETFLOW_GROUP_PREFIX"),
+            ("profile", "TICKETFLOW_PROFILE"),
+            ("batch_size", "TICKETFLOW_BATCH_SIZE"),
+            ("batch_wait_ms", "TICKETFLOW_BATCH_WAIT_MS"),
+            ("http_port", "TICKETFLOW_HTTP_PORT"),
+        ):
+            if var in env:
+                values[field] = env[var]
+        try:
+            return msgspec.convert(values, type=cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"invalid TICKETFLOW_* setting: {exc}") from None
+
+    def topic(self, logical: str) -> str:
+        """The broker topic name of a CONTRACT topic, with this deployment's prefix."""
+        return self.topic_prefix + logical
+
+    def group(self, worker: str) -> str:
+        """The consumer group of a worker kind."""
+        return f"{self.group_prefix}.{worker}"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes a child process see these same settings."""
+        env = {
+            "TICKETFLOW_KAFKA": "kafka://" + self.kafka_bootstrap,
+            "TICKETFLOW_REDIS": self.redis_url,
+            "TICKETFLOW_TOPIC_PREFIX": self.topic_prefix,
+            "TICKETFLOW_REDIS_PREFIX": self.redis_prefix,
+            "TICKETFLOW_GROUP_PREFIX": self.group_prefix,
+            "TICKETFLOW_PROFILE": self.profile,
+            "TICKETFLOW_BATCH_SIZE": str(self.batch_size),
+            "TICKETFLOW_BATCH_WAIT_MS": str(self.batch_wait_ms),
+        }
+        if self.http_port is not None:
+            env["TICKETFLOW_HTTP_PORT"] = str(self.http_port)
+        return env
+
+
+def kafka_bootstrap_from_url(url: str) -> str:
+    """`kafka://h1:9092,h2:9092` or plain `h1:9092` -> `h1:9092,h2:9092`."""
+    for scheme in ("kafka://", "tcp://"):
+        if url.startswith(scheme):
+            return url[len(scheme):]
+    return url

@@ -1,0 +1,55 @@
+"""Topic partition counts and their creation on a broker."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from schemas.codec import TOPICS
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Partitions bound how many replicas of a worker kind share the work. accounts.config has
+# one partition: every replica reads all of it anyway, and one partition keeps versions in order.
+PARTITIONS: dict[str, int] = {name: 8 for name in TOPICS}
+PARTITIONS.update({"accounts.config": 1, "deadletter": 2})
+COMPACTED = frozenset({"accounts.config"})
+
+
+def ensure_topics(settings: Settings, partitions: dict[str, int] | None = None,
+                  timeout_s: float = 30.0) -> None:
+    """Create every ticketflow topic that does not exist yet (idempotent)."""
+    wanted = partitions or PARTITIONS
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                     client_id="ticketflow-admin")
+            break
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"broker {settings.kafka_bootstrap} unreachable: {exc}") from exc
+            time.sleep(0.2)
+    try:
+        existing = set(admin.list_topics())
+        new = [
+            NewTopic(
+                settings.topic(name), count, 1,
+                topic_configs={"cleanup.policy": "compact"} if name in COMPACTED else {},
+            )
+            for name, count in wanted.items()
+            if settings.topic(name) not in existing
+        ]
+        for topic in new:
+            try:
+                admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                pass  # another process created it between list and create
+        if new:
+            log.info("created %d topics with prefix %r", len(new), settings.topic_prefix)
+    finally:
+        admin.close()
