@@ -1,0 +1,74 @@
+"""Fixtures: one real broker (tansu) and one real redis-server per session; every test gets
+its own topic prefix, consumer-group prefix and Redis key prefix, so tests run in any order."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis
+
+from schemas.config import AccountDocument, load_account_yaml
+from tests.pipeline import Pipeline
+from workers.config_publish import publish_accounts
+from workers.embedded import EmbeddedStack
+from workers.processes import WorkerProcess
+from workers.settings import Settings
+from workers.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def _stack() -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack()
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def settings(_stack: EmbeddedStack) -> Settings:
+    """Settings private to this test: topics, groups and Redis keys under their own prefix."""
+    n = f"{os.getpid()}x{next(_ids)}"
+    own = msgspec.structs.replace(
+        _stack.settings, topic_prefix=f"t{n}.", redis_prefix=f"tf{n}", group_prefix=f"g{n}",
+        batch_wait_ms=20,
+    )
+    ensure_topics(own)
+    return own
+
+
+@pytest.fixture
+def acme() -> AccountDocument:
+    return load_account_yaml((ROOT / "deploy" / "accounts" / "acme.yaml").read_text())
+
+
+@pytest.fixture
+def pipeline(settings: Settings, acme: AccountDocument) -> Iterator[Pipeline]:
+    """Inputs, outputs and Redis of this test's pipeline; the acme account is applied."""
+    publish_accounts(settings, [acme])
+    with Pipeline(settings) as p:
+        yield p
+
+
+@pytest.fixture
+def ingest(pipeline: Pipeline) -> Iterator[WorkerProcess]:
+    """One ingest replica, joined to its group; SIGTERM at the end of the test."""
+    worker = WorkerProcess("ingest", pipeline.settings).start_ready()
+    yield worker
+    worker.sigterm()
+
+
+@pytest.fixture
+def rds(settings: Settings) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    yield client
+    client.close()
