@@ -121,3 +121,5 @@ class DeadLetter(Wire):
     payload_b64: str
     at: Timestamp
     account_id: str | None = None
+    payload_size: int | None = None
+    payload_truncated: bool = False

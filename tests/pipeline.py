@@ -75,7 +75,8 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                      enable_idempotence=False, linger_ms=2)
+                                      enable_idempotence=False, linger_ms=2,
+                                      max_request_size=4_194_304)
         self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         self._tails: dict[str, Tail] = {}
 

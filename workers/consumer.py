@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import msgspec
 import redis.exceptions
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
 
 from schemas.codec import DecodeError, decode, encode
 from workers.accounts import AccountRegistry
@@ -30,10 +30,14 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-             redis.exceptions.BusyLoadingError, redis.exceptions.TryAgainError,
-             redis.exceptions.ClusterDownError, KafkaError, OSError)
-"""Failures of the services, not of the record: the batch is retried, never dropped."""
+_SERVICE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                   redis.exceptions.BusyLoadingError, redis.exceptions.TryAgainError,
+                   redis.exceptions.ClusterDownError, KafkaTimeoutError, OSError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the services, not of the record: the batch is retried, never dropped."""
+    return isinstance(exc, _SERVICE_ERRORS) or (isinstance(exc, KafkaError) and exc.retriable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +191,9 @@ class ConsumerLoop:
         while True:
             try:
                 return await fn(*args)
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 log.warning("%s: %s; retrying in %.2fs", self.handler.worker, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -13,11 +13,17 @@ if TYPE_CHECKING:
     from workers.consumer import Outgoing, Received
 
 
+MAX_PAYLOAD_BYTES = 524288
+"""Original bytes kept in a dead letter; larger records keep their first 512 KiB, so the
+dead letter itself always fits under the broker's record limit."""
+
+
 def dead_letter(record: Received, reason: str, worker: str,
                 account_id: str | None = None) -> Outgoing:
     """The `deadletter` record for a refused input; its id is stable across redelivery."""
     from workers.consumer import Outgoing
 
+    payload = record.value or b""
     letter = DeadLetter(
         event_id=event_id("deadletter", record.topic, record.partition, record.offset),
         source_topic=record.topic,
@@ -25,9 +31,11 @@ def dead_letter(record: Received, reason: str, worker: str,
         offset=record.offset,
         reason=reason[:2000],
         worker=worker,
-        payload_b64=base64.b64encode(record.value or b"").decode("ascii"),
+        payload_b64=base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode("ascii"),
         at=datetime.now(timezone.utc),
         account_id=account_id,
+        payload_size=len(payload),
+        payload_truncated=len(payload) > MAX_PAYLOAD_BYTES,
     )
     key = (record.key or b"").decode("utf-8", "replace")
     return Outgoing("deadletter", key, letter)
