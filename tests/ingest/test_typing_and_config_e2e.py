@@ -3,8 +3,11 @@ accounts, and the countdown cancel a customer message sends to the closer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
+from click.testing import CliRunner
 
 from schemas.codec import encode
 from schemas.config import AccountDocument
@@ -13,6 +16,7 @@ from schemas.internal import CountdownCancel, CustomerTyping
 from tests.messages import at, chat, sms, typing
 from tests.pipeline import Pipeline
 from workers.config_publish import publish_accounts
+from workers.cli import main
 from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +52,7 @@ def test_customer_messages_raise_the_activity_version(pipeline: Pipeline,
 
 
 def test_new_account_and_settings_reach_a_running_worker(
-        pipeline: Pipeline, ingest: WorkerProcess, acme: AccountDocument) -> None:
+        pipeline: Pipeline, ingest: WorkerProcess, acme: AccountDocument, tmp_path: Path) -> None:
     early = sms(account_id="beta", from_number="+15550000100")
     pipeline.publish("inbound.sms", "k", early, partition=3)
     letters = pipeline.tail("deadletter").wait_for(lambda rs: len(rs) >= 1)
@@ -56,7 +60,10 @@ def test_new_account_and_settings_reach_a_running_worker(
 
     since = len(ingest.lines)
     beta = msgspec.structs.replace(acme, account_id="beta", version=1)
-    publish_accounts(pipeline.settings, [beta])
+    (tmp_path / "beta.yaml").write_bytes(msgspec.yaml.encode(beta))
+    result = CliRunner().invoke(main, ["config", "apply", str(tmp_path / "beta.yaml")],
+                                env=pipeline.settings.to_env())
+    assert result.exit_code == 0, result.output
     ingest.wait_for_log(r"account beta version 1 loaded", since=since)
     later = sms(account_id="beta", from_number="+15550000100")
     pipeline.publish("inbound.sms", "k", later, partition=3)
