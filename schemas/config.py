@@ -182,7 +182,8 @@ class AccountDocument(Wire):
                     raise ValueError(f"agents[{i}].teams: unknown team {team!r}")
         for i, rule in enumerate(self.rules):
             if rule.actions.team_id is not None and rule.actions.team_id not in team_ids:
-                raise ValueError(f"rules[{i}].actions.team_id: unknown team {rule.actions.team_id!r}")
+                raise ValueError(
+                    f"rules[{i}].actions.team_id: unknown team {rule.actions.team_id!r}")
             if rule.actions.agent_id is not None and rule.actions.agent_id not in agent_ids:
                 raise ValueError(
                     f"rules[{i}].actions.agent_id: unknown agent {rule.actions.agent_id!r}"
@@ -217,7 +218,8 @@ def _yaml_loader() -> type:
             "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    int_rx = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+    int_rx = re.compile(
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
     float_rx = re.compile(
         r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"

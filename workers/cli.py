@@ -73,7 +73,8 @@ def worker(kind: str) -> None:
 
 @main.command()
 @click.option("--rate", default=5.0, show_default=True, help="Sample messages per second.")
-@click.option("--count", default=100000, show_default=True, help="Stop the traffic after this many.")
+@click.option("--count", default=100000, show_default=True,
+              help="Stop the traffic after this many.")
 def run(rate: float, count: int) -> None:
     """Start broker, Redis, the workers and sample traffic; print events live."""
     from workers.devrun import run_local

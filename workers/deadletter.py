@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from schemas.events import DeadLetter
@@ -32,7 +32,7 @@ def dead_letter(record: Received, reason: str, worker: str,
         reason=reason[:2000],
         worker=worker,
         payload_b64=base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode("ascii"),
-        at=datetime.now(timezone.utc),
+        at=datetime.now(UTC),
         account_id=account_id,
         payload_size=len(payload),
         payload_truncated=len(payload) > MAX_PAYLOAD_BYTES,

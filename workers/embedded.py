@@ -36,9 +36,10 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, what: str,
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not listen on port {port} within {timeout_s}s")
+                raise RuntimeError(
+                    f"{what} did not listen on port {port} within {timeout_s}s") from exc
             time.sleep(0.02)
 
 

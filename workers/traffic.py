@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from schemas.codec import encode
 from schemas.inbound import EmailMessage, SmsMessage, Visitor, WebchatMessage, WebchatTyping
@@ -22,7 +22,7 @@ def sample_records(account_id: str, count: int, seed: int = 7,
     """`count` inbound records (topic, key, value) from a pool of returning customers."""
     rng = random.Random(seed)
     for i in range(count):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         who = rng.randrange(customers)
         text = rng.choice(_TEXTS)
         channel = rng.choice(("sms", "email", "webchat"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -62,4 +62,4 @@ def test_times_are_normalised_to_utc() -> None:
     from zoneinfo import ZoneInfo
     local = datetime(2026, 11, 22, 11, 0, tzinfo=ZoneInfo("Europe/Paris"))
     assert plan_threading(sms(received_at=local)).at == \
-        datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+        datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from schemas.events import DeadLetter, TicketMessage
 from schemas.internal import CountdownCancel, CustomerTyping
 from tests.messages import at, chat, sms, typing
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
 from workers.cli import main
+from workers.config_publish import publish_accounts
 from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e

@@ -46,7 +46,7 @@ class IngestHandler:
                 messages.append(item)
         plans = [plan_threading(m.value) for m in messages]
         outcomes = await self._store.thread_messages(plans)
-        for item, plan, outcome in zip(messages, plans, outcomes):
+        for item, plan, outcome in zip(messages, plans, outcomes, strict=True):
             out.extend(ticket_events(item.value, plan, outcome))
         for typing in typings:
             ticket_id = await self._store.open_ticket_of_session(typing.account_id,

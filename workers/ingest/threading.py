@@ -6,7 +6,7 @@ The lookups themselves happen in `ingest.lua`; this module computes what to look
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -83,7 +83,7 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
             email_refs=[], subject_number=None,
             customer_key=customer_key(message.profile_id, f"phone:{message.from_number}"),
             new_ticket_id=ticket_id_for(message.account_id, "sms", message.message_id),
-            at=message.received_at.astimezone(timezone.utc),
+            at=message.received_at.astimezone(UTC),
             customer=Customer(phone=message.from_number, profile_id=message.profile_id),
             subject=None, text=message.body,
         )
@@ -95,7 +95,7 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
             subject_number=subject_ticket_number(message.subject),
             customer_key=customer_key(message.profile_id, f"email:{sender}"),
             new_ticket_id=ticket_id_for(message.account_id, "email", message.message_id),
-            at=message.received_at.astimezone(timezone.utc),
+            at=message.received_at.astimezone(UTC),
             customer=Customer(email=sender, name=message.from_name,
                               profile_id=message.profile_id),
             subject=message.subject, text=message.text,
@@ -109,7 +109,7 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
             visitor.profile_id,
             f"email:{visitor.email.lower()}" if visitor.email else f"session:{message.session_id}"),
         new_ticket_id=ticket_id_for(message.account_id, "webchat", message.message_id),
-        at=message.sent_at.astimezone(timezone.utc),
+        at=message.sent_at.astimezone(UTC),
         customer=Customer(email=visitor.email, name=visitor.name,
                           profile_id=visitor.profile_id),
         subject=None, text=message.text,
