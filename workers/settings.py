@@ -23,6 +23,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 500
     batch_wait_ms: int = 50
     http_port: int | None = None
+    # `redis`: "now" comes from a Redis key the tests control (workers/clock.py).
+    clock: Literal["system", "redis"] = "system"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("batch_size", "TICKETFLOW_BATCH_SIZE"),
             ("batch_wait_ms", "TICKETFLOW_BATCH_WAIT_MS"),
             ("http_port", "TICKETFLOW_HTTP_PORT"),
+            ("clock", "TICKETFLOW_CLOCK"),
         ):
             if var in env:
                 values[field] = env[var]
@@ -68,6 +71,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "TICKETFLOW_PROFILE": self.profile,
             "TICKETFLOW_BATCH_SIZE": str(self.batch_size),
             "TICKETFLOW_BATCH_WAIT_MS": str(self.batch_wait_ms),
+            "TICKETFLOW_CLOCK": self.clock,
         }
         if self.http_port is not None:
             env["TICKETFLOW_HTTP_PORT"] = str(self.http_port)

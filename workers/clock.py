@@ -1,0 +1,54 @@
+"""The time source of every decision that depends on "now", injectable so tests need not
+wait days (auto-close) or for Monday morning (business hours).
+
+`TICKETFLOW_CLOCK=redis` makes a process read "now" from a Redis key that tests set and
+advance (`ControlledClock`); anything else is the system clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    async def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time."""
+
+    async def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ControlledClock:
+    """Time as set by a test in Redis key `<prefix>:clock` (epoch seconds, float).
+
+    Setting the key also publishes on channel `<prefix>:clock`, so sleepers can wake when
+    the test moves time instead of polling.
+    """
+
+    def __init__(self, client: Any, redis_prefix: str) -> None:
+        self._client = client
+        self.key = f"{redis_prefix}:clock"
+
+    async def now(self) -> datetime:
+        value = await self._client.get(self.key)
+        if value is None:
+            return datetime.now(UTC)
+        return datetime.fromtimestamp(float(value), UTC)
+
+    async def set(self, instant: datetime) -> None:
+        """Move time to `instant` and tell every waiting process."""
+        await self._client.set(self.key, repr(instant.timestamp()))
+        await self._client.publish(self.key, repr(instant.timestamp()))
+
+
+def make_clock(kind: str, client: Any, redis_prefix: str) -> Clock:
+    """The clock a worker uses, from the `clock` setting."""
+    if kind == "redis":
+        return ControlledClock(client, redis_prefix)
+    return SystemClock()
