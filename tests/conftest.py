@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,43 @@ def pipeline(settings: Settings, acme: AccountDocument) -> Iterator[Pipeline]:
 def ingest(pipeline: Pipeline) -> Iterator[WorkerProcess]:
     """One ingest replica, joined to its group; SIGTERM at the end of the test."""
     worker = WorkerProcess("ingest", pipeline.settings).start_ready()
+    yield worker
+    worker.sigterm()
+
+
+class TestClock:
+    """Moves the workers' controlled clock (TICKETFLOW_CLOCK=redis), waking their sleepers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.key = f"{settings.redis_prefix}:clock"
+        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+    def set(self, instant: datetime) -> None:
+        self.redis.set(self.key, repr(instant.timestamp()))
+        self.redis.publish(self.key, repr(instant.timestamp()))
+
+
+MONDAY_OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+"""11:00 in Paris on a Monday: acme's business hours are open."""
+
+
+@pytest.fixture
+def clock(settings: Settings) -> Iterator[TestClock]:
+    test_clock = TestClock(settings)
+    test_clock.set(MONDAY_OPEN)
+    yield test_clock
+    test_clock.redis.close()
+
+
+@pytest.fixture
+def router_settings(pipeline: Pipeline, clock: TestClock) -> Settings:
+    return msgspec.structs.replace(pipeline.settings, clock="redis")
+
+
+@pytest.fixture
+def router(router_settings: Settings) -> Iterator[WorkerProcess]:
+    """One router replica on the controlled clock; SIGTERM at the end of the test."""
+    worker = WorkerProcess("router", router_settings).start_ready()
     yield worker
     worker.sigterm()
 

@@ -38,6 +38,10 @@ class AccountRegistry:
         """The newest valid document of an account, or None if it is unknown."""
         return self._accounts.get(account_id)
 
+    def all(self) -> list[AccountDocument]:
+        """Every known account, newest versions."""
+        return list(self._accounts.values())
+
     def __len__(self) -> int:
         return len(self._accounts)
 

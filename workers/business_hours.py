@@ -65,3 +65,20 @@ def next_opening(hours: BusinessHours | None, at: datetime) -> datetime | None:
             if start >= at:
                 return start
     return None
+
+
+def current_opening(hours: BusinessHours | None, at: datetime) -> datetime | None:
+    """The start of the open interval containing `at` (None when closed at `at`).
+
+    Names one opening period, so "hours began" is handled once per period.
+    """
+    if hours is None:
+        return None
+    zone = ZoneInfo(hours.timezone)
+    local = at.astimezone(zone)
+    for day in (local.date() - timedelta(days=1), local.date()):
+        for start, end in intervals_on(hours, day):
+            begins, ends = _local_instant(day, start, zone), _local_instant(day, end, zone)
+            if begins <= at < ends:
+                return begins
+    return None

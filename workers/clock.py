@@ -32,19 +32,19 @@ class ControlledClock:
     """
 
     def __init__(self, client: Any, redis_prefix: str) -> None:
-        self._client = client
+        self.client = client
         self.key = f"{redis_prefix}:clock"
 
     async def now(self) -> datetime:
-        value = await self._client.get(self.key)
+        value = await self.client.get(self.key)
         if value is None:
             return datetime.now(UTC)
         return datetime.fromtimestamp(float(value), UTC)
 
     async def set(self, instant: datetime) -> None:
         """Move time to `instant` and tell every waiting process."""
-        await self._client.set(self.key, repr(instant.timestamp()))
-        await self._client.publish(self.key, repr(instant.timestamp()))
+        await self.client.set(self.key, repr(instant.timestamp()))
+        await self.client.publish(self.key, repr(instant.timestamp()))
 
 
 def make_clock(kind: str, client: Any, redis_prefix: str) -> Clock:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,7 +105,9 @@ class ConsumerLoop:
     """Runs one handler over its topics until stopped (SIGTERM drains and commits)."""
 
     def __init__(self, settings: Settings, handler: BatchHandler,
-                 registry: AccountRegistry | None = None) -> None:
+                 registry: AccountRegistry | None = None,
+                 background: list[Callable[[ConsumerLoop], Awaitable[None]]] | None = None,
+                 ) -> None:
         self.settings = settings
         self.handler = handler
         self.registry = registry
@@ -113,6 +115,7 @@ class ConsumerLoop:
         self._stopping = asyncio.Event()
         self._logical = {settings.topic(t): t for t in handler.topics}
         self.producer = make_producer(settings)
+        self._background = background or []
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit and exit."""
@@ -132,11 +135,15 @@ class ConsumerLoop:
             consumer.subscribe(list(self._logical), listener=_Assignments(self.handler.worker))
             await consumer.start()
             log.info("%s ready: consuming %s", self.handler.worker, ", ".join(self._logical))
+            tasks = [asyncio.create_task(job(self)) for job in self._background]
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.batch_wait_ms,
                                                max_records=self.settings.batch_size)
                 if batch:
                     await self._process(consumer, batch)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             log.info("%s stopping: drained and committed", self.handler.worker)
         finally:
             await consumer.stop()
@@ -156,7 +163,7 @@ class ConsumerLoop:
                 except DecodeError as exc:
                     outgoing.append(dead_letter(received, str(exc), self.handler.worker))
         outgoing.extend(await self._handle(decoded))
-        await self._publish(outgoing)
+        await self.publish(outgoing)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await consumer.commit(offsets)
@@ -198,7 +205,8 @@ class ConsumerLoop:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _publish(self, outgoing: list[Outgoing]) -> None:
+    async def publish(self, outgoing: list[Outgoing]) -> None:
+        """Publish records and wait for every ack, retrying while the broker is away."""
         if not outgoing:
             return
 

@@ -1,13 +1,20 @@
 -- Move a ticket to a new status and keep the per-status views in step.
 --
--- Invariant: a ticket is in exactly one `status:<s>` view, the one its hash names.
+-- Invariants: a ticket is in exactly one `status:<s>` view, the one its hash names; with a
+-- mark, a command is applied once and a replay returns the first answer.
 --
 -- KEYS[1]  account base, e.g. `tf:{acme}`
 -- ARGV[1]  ticket id
 -- ARGV[2]  new status: open | snoozed | closed
+-- ARGV[3]  optional mark suffix (e.g. the command id); '' or absent for none
 -- Returns: the previous status, or false when the ticket does not exist
 
 local base, ticket_id, status = KEYS[1], ARGV[1], ARGV[2]
+local mark_key = (ARGV[3] and ARGV[3] ~= '') and (base .. ':done:' .. ARGV[3]) or nil
+if mark_key then
+  local prior = redis.call('GET', mark_key)
+  if prior then return prior end
+end
 local key = base .. ':ticket:' .. ticket_id
 local fields = redis.call('HMGET', key, 'status', 'number')
 local previous, number = fields[1], fields[2]
@@ -17,4 +24,5 @@ if previous ~= status then
   redis.call('ZREM', base .. ':status:' .. previous, ticket_id)
   redis.call('ZADD', base .. ':status:' .. status, number, ticket_id)
 end
+if mark_key then redis.call('SET', mark_key, previous, 'EX', 604800) end
 return previous

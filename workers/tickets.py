@@ -24,8 +24,13 @@ class TicketStore:
         fields = await self._client.hgetall(ticket_key(self._settings, account_id, ticket_id))
         return fields or None
 
-    async def set_status(self, account_id: str, ticket_id: str, status: Status) -> str | None:
-        """Set the status; returns the previous one, or None if the ticket does not exist."""
+    async def set_status(self, account_id: str, ticket_id: str, status: Status,
+                         mark: str = "") -> str | None:
+        """Set the status; returns the previous one, or None if the ticket does not exist.
+
+        With a `mark` (e.g. a command id) the change is applied once and a replay gets the
+        first answer back.
+        """
         previous = await self._set_status(keys=[account_base(self._settings, account_id)],
-                                          args=[ticket_id, status])
+                                          args=[ticket_id, status, mark])
         return previous or None

@@ -61,4 +61,8 @@ def _script_args(plan: ThreadingPlan) -> list[str]:
         "customer_name", customer.name or "",
         "profile_id", customer.profile_id or "",
         "subject", plan.subject or "",
+        "body", plan.text,
+        "tags", msgspec.json.encode(plan.tags).decode(),
+        "segments", msgspec.json.encode(plan.segments).decode(),
+        "opening_message_id", plan.message_id,
     ]

@@ -35,6 +35,8 @@ class ThreadingPlan(msgspec.Struct, frozen=True, kw_only=True):
     customer: Customer
     subject: str | None
     text: str
+    tags: list[str] = []
+    segments: list[str] = []
 
 
 class ThreadOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,6 +88,7 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
             at=message.received_at.astimezone(UTC),
             customer=Customer(phone=message.from_number, profile_id=message.profile_id),
             subject=None, text=message.body,
+            tags=message.tags, segments=message.segments,
         )
     if isinstance(message, EmailMessage):
         sender = message.from_email.lower()
@@ -99,6 +102,7 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
             customer=Customer(email=sender, name=message.from_name,
                               profile_id=message.profile_id),
             subject=message.subject, text=message.text,
+            tags=message.tags, segments=message.segments,
         )
     assert isinstance(message, WebchatMessage)
     visitor = message.visitor
@@ -112,5 +116,5 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
         at=message.sent_at.astimezone(UTC),
         customer=Customer(email=visitor.email, name=visitor.name,
                           profile_id=visitor.profile_id),
-        subject=None, text=message.text,
+        subject=None, text=message.text, tags=message.tags, segments=message.segments,
     )

@@ -1,1 +1,1 @@
-"""workers/router: not built yet (see the open issues)."""
+"""workers/router: rules, round robin, presence, business hours, manual assignment (R1-R10)."""

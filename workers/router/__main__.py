@@ -1,0 +1,3 @@
+from workers.router.agent import main
+
+main()

@@ -1,0 +1,47 @@
+-- Change who is responsible for one ticket on a command (R5-R7) or a tags change (R1).
+--
+-- Invariant: a command is applied to a ticket at most once; its mark stores the outcome so
+-- a redelivered command re-publishes the same event. Manual changes never move a cursor.
+--
+-- KEYS[1]  account base `tf:{acme}`
+-- ARGV[1]  account id    ARGV[2] ticket id   ARGV[3] event id   ARGV[4] time (RFC 3339)
+-- ARGV[5]  mark suffix (command id and ticket)                 ARGV[6] mode:
+--          set_agent (ARGV[10] agent or '' to unassign; team kept)
+--          transfer  (team ARGV[9]; agent cleared, or picked by rotation when a pool is given)
+--          claim     (agent ARGV[10] only if the ticket has no agent; R7)
+--          route     (team ARGV[9], agent ARGV[10], else rotation when a pool is given)
+-- ARGV[7]  actor id      ARGV[8] method      ARGV[9] team id    ARGV[10] agent id
+-- ARGV[11] rule id or '' ARGV[12] pool name or '' (no rotation)  ARGV[13] online cutoff
+-- ARGV[14..] pool agents in order
+-- Returns: entry JSON, '' when nothing changed, or 'missing' when the ticket does not exist.
+
+local base, account_id, ticket_id, event_id, at = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local mark_key = base .. ':done:' .. ARGV[5]
+local mode, actor, method, team, agent = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local rule_id, pool_name, cutoff = ARGV[11], ARGV[12], tonumber(ARGV[13])
+local key = base .. ':ticket:' .. ticket_id
+
+local prior = redis.call('GET', mark_key)
+if prior then return prior end
+local current = redis.call('HMGET', key, 'number', 'team_id', 'agent_id')
+if not current[1] then return 'missing' end
+local cur_team, cur_agent = current[2] or '', current[3] or ''
+
+if mode == 'set_agent' then
+  team = cur_team
+elseif mode == 'transfer' then
+  agent = ''
+elseif mode == 'claim' then
+  team = cur_team
+  if cur_agent ~= '' then agent = cur_agent end
+end
+if (mode == 'transfer' or mode == 'route') and agent == '' and pool_name ~= '' then
+  local picked = pick_agent(base, pool_name, unpack_pool(14), cutoff)
+  if picked then agent = picked; if mode == 'route' then method = 'round_robin' end end
+end
+if agent ~= '' then leave_backlog(base, ticket_id) end
+
+local entry = set_responsibility(base, account_id, ticket_id, team, agent, method, actor,
+                                 rule_id, event_id, at) or ''
+redis.call('SET', mark_key, entry, 'EX', 604800)
+return entry

@@ -1,0 +1,99 @@
+"""Pure routing decisions: what to do with a new ticket, who may run which command,
+and who hears about it (R1-R8, A3, N1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from schemas.config import AccountDocument
+from schemas.events import Notification, NotificationKind, TicketAssigned
+from workers.ids import event_id
+from workers.router.rotation import pool_key, rotation_pool
+from workers.router.rules import TicketFacts, route
+
+CreationMode = Literal["solo", "rule_agent", "rotate", "backlog", "none"]
+
+
+class CreationPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """How a new ticket is routed; executed atomically by `route_new.lua`."""
+
+    mode: CreationMode
+    team_id: str | None
+    agent_id: str | None
+    rule_id: str | None
+    pool: str
+    pool_agents: list[str]
+
+
+def plan_new_ticket(account: AccountDocument, facts: TicketFacts, open_now: bool) -> CreationPlan:
+    """Solo account (R8) -> that agent; a rule naming an agent -> that agent; else round
+    robin among the team's (or account's) online agents when hours are open (R2, R4), or
+    wait in the backlog; with round robin off the ticket stays unassigned."""
+    decision = route(account, "ticket_created", facts)
+    team = decision.team_id if decision else None
+    rule_id = decision.rule_id if decision else None
+    pool = pool_key(team)
+    if len(account.agents) == 1:
+        return CreationPlan(mode="solo", team_id=team, agent_id=account.agents[0].id,
+                            rule_id=rule_id, pool=pool, pool_agents=[])
+    if decision is not None and decision.agent_id is not None:
+        return CreationPlan(mode="rule_agent", team_id=team, agent_id=decision.agent_id,
+                            rule_id=rule_id, pool=pool, pool_agents=[])
+    if account.round_robin:
+        return CreationPlan(mode="rotate" if open_now else "backlog", team_id=team,
+                            agent_id=None, rule_id=rule_id, pool=pool,
+                            pool_agents=rotation_pool(account, team))
+    return CreationPlan(mode="none", team_id=team, agent_id=None, rule_id=rule_id, pool=pool,
+                        pool_agents=[])
+
+
+def refuse_assignment(account: AccountDocument, actor_id: str) -> str | None:
+    """Why the actor may not assign or transfer tickets (A3), or None if they may.
+
+    The role comes from the account document, never from the command."""
+    actor = account.agent(actor_id)
+    if actor is None:
+        return f"actor {actor_id!r} is not an agent of account {account.account_id!r}"
+    if not actor.may_assign:
+        return f"role {actor.role!r} of {actor_id!r} may not assign tickets"
+    return None
+
+
+def notify(account: AccountDocument, agent_ids: list[str], kind: NotificationKind,
+           ticket_id: str, cause: str, at: datetime) -> list[Notification]:
+    """One notification per agent that enabled at least one delivery channel (N1)."""
+    out = []
+    for agent_id in dict.fromkeys(agent_ids):
+        agent = account.agent(agent_id)
+        if agent is None or not agent.notify:
+            continue
+        out.append(Notification(
+            event_id=event_id("notification", kind, agent_id, ticket_id, cause),
+            account_id=account.account_id, agent_id=agent_id, kind=kind, ticket_id=ticket_id,
+            channels=list(agent.notify), at=at))
+    return out
+
+
+def team_members(account: AccountDocument, team_id: str | None) -> list[str]:
+    """Every agent of a team (notifications go to all of them, online or not)."""
+    if team_id is None:
+        return []
+    return [a.id for a in account.agents if team_id in a.teams]
+
+
+def notifications_for_change(account: AccountDocument, change: TicketAssigned,
+                             new_ticket: bool) -> list[Notification]:
+    """N1 for one responsibility change: the new assignee; the team on a new ticket or a
+    transfer."""
+    out: list[Notification] = []
+    if change.team_id and change.team_id != change.previous_team_id and (
+            new_ticket or change.method == "transfer"):
+        out += notify(account, team_members(account, change.team_id), "team_new_ticket",
+                      change.ticket_id, change.event_id, change.at)
+    if change.agent_id and change.agent_id != change.previous_agent_id:
+        out += notify(account, [change.agent_id], "assigned", change.ticket_id,
+                      change.event_id, change.at)
+    return out

@@ -1,0 +1,110 @@
+"""Waiting tickets get assigned when hours begin or an agent comes online (R4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from schemas.config import AccountDocument
+from schemas.events import TicketAssigned
+from workers.accounts import AccountRegistry
+from workers.business_hours import current_opening, next_opening
+from workers.clock import Clock, ControlledClock
+from workers.consumer import Outgoing
+from workers.ids import event_id
+from workers.router.rotation import ACCOUNT_POOL, rotation_pool
+from workers.router.store import RouterStore
+
+log = logging.getLogger(__name__)
+
+MAX_IDLE = timedelta(seconds=30)
+"""Longest sleep between checks, so settings changes that open hours are noticed."""
+
+
+async def drain_pools(store: RouterStore, account: AccountDocument, pools: list[str], *,
+                      trigger: str, at: datetime, now: datetime) -> list[TicketAssigned]:
+    """Assign the waiting tickets of these pools in arrival order, once per trigger."""
+    sizes = await store.backlog_sizes(account, pools)
+    changes: list[TicketAssigned] = []
+    for pool in pools:
+        if not sizes[pool]:
+            continue
+        team = None if pool == ACCOUNT_POOL else pool
+        changes += await store.drain(
+            account, pool, rotation_pool(account, team), mark=f"drain:{trigger}:{pool}",
+            event_prefix=event_id("backlog", account.account_id, trigger, pool)[:16] + "-",
+            at=at, now=now)
+    return changes
+
+
+def _pools(account: AccountDocument) -> list[str]:
+    return [team.id for team in account.teams] + [ACCOUNT_POOL]
+
+
+async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: Clock,
+                         publish: Callable[[list[Outgoing]], Awaitable[None]],
+                         changed: Callable[..., list[Outgoing]]) -> None:
+    """Each time an account's hours begin, drain its backlogs (every replica runs this; the
+    drain mark names the opening, so only the first replica assigns)."""
+    handled: dict[str, datetime] = {}
+    waker = _ClockWaker(clock)
+    while True:
+        try:
+            now = await clock.now()
+            wake_at = now + MAX_IDLE
+            for account in registry.all():
+                if not account.round_robin or account.business_hours is None:
+                    continue
+                opened = current_opening(account.business_hours, now)
+                if opened is None:
+                    upcoming = next_opening(account.business_hours, now)
+                    if upcoming is not None:
+                        wake_at = min(wake_at, upcoming)
+                    continue
+                if handled.get(account.account_id) == opened:
+                    continue
+                trigger = f"open:{opened.isoformat()}"
+                changes = await drain_pools(store, account, _pools(account), trigger=trigger,
+                                            at=opened, now=now)
+                out: list[Outgoing] = []
+                for change in changes:
+                    out += changed(account, change)
+                await publish(out)
+                handled[account.account_id] = opened
+                if changes:
+                    log.info("hours began for %s: %d waiting tickets assigned",
+                             account.account_id, len(changes))
+            await waker.wait_until(wake_at, now)
+        except asyncio.CancelledError:
+            await waker.close()
+            raise
+        except Exception:
+            log.exception("opening sweep failed; retrying")
+            await asyncio.sleep(1)
+
+
+class _ClockWaker:
+    """Sleeps until an instant of the worker's clock; a controlled clock wakes it early
+    whenever a test moves time (Redis pub/sub), so nothing polls."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._pubsub: Any = None
+
+    async def wait_until(self, instant: datetime, now: datetime) -> None:
+        seconds = max(0.0, (instant - now).total_seconds())
+        if not isinstance(self._clock, ControlledClock):
+            await asyncio.sleep(min(seconds, MAX_IDLE.total_seconds()))
+            return
+        if self._pubsub is None:
+            self._pubsub = self._clock.client.pubsub()
+            await self._pubsub.subscribe(self._clock.key)
+        await self._pubsub.get_message(ignore_subscribe_messages=True,
+                                       timeout=min(seconds, MAX_IDLE.total_seconds()))
+
+    async def close(self) -> None:
+        if self._pubsub is not None:
+            await self._pubsub.aclose()

@@ -1,0 +1,40 @@
+-- Record an agent's or the AI's reply (R7, C2).
+--
+-- Invariants: a reply command is applied at most once (its mark stores the outcome);
+-- the inactivity countdown starts only at the first agent/AI reply after the customer's
+-- last message (`countdown_started_at` is cleared by every customer message), so later
+-- replies never extend it.
+--
+-- KEYS[1]  account base `tf:{acme}`
+-- ARGV[1]  account id   ARGV[2] ticket id   ARGV[3] mark suffix (command id)
+-- ARGV[4]  '1' if the author may claim the ticket (an agent of the account), else '0'
+-- ARGV[5]  actor id     ARGV[6] assignment event id   ARGV[7] time (RFC 3339)
+-- ARGV[8]  outbound email Message-ID to thread customer answers by
+-- Returns: JSON {entry, countdown_version, countdown_started_at} or 'missing'.
+
+local base, account_id, ticket_id = KEYS[1], ARGV[1], ARGV[2]
+local mark_key = base .. ':done:' .. ARGV[3]
+local may_claim, actor, event_id, at, message_id = ARGV[4] == '1', ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local key = base .. ':ticket:' .. ticket_id
+
+local prior = redis.call('GET', mark_key)
+if prior then return prior end
+local state = redis.call('HMGET', key, 'number', 'status', 'agent_id', 'team_id')
+if not state[1] then return 'missing' end
+
+local outcome = {}
+if may_claim and (not state[3] or state[3] == '') then
+  leave_backlog(base, ticket_id)
+  outcome['entry'] = set_responsibility(base, account_id, ticket_id, state[4] or '', actor,
+                                        'reply', actor, '', event_id, at)
+end
+if state[2] ~= 'closed' and redis.call('HSETNX', key, 'countdown_started_at', at) == 1 then
+  outcome['countdown_version'] = tonumber(redis.call('HGET', key, 'version'))
+  outcome['countdown_started_at'] = at
+end
+redis.call('SET', base .. ':email:' .. message_id, ticket_id)
+redis.call('HINCRBY', key, 'reply_count', 1)
+
+local encoded = cjson.encode(outcome)
+redis.call('SET', mark_key, encoded, 'EX', 604800)
+return encoded

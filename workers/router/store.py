@@ -1,0 +1,135 @@
+"""Router's Redis I/O: the rotation scripts, presence, tags, and ticket reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from schemas.config import AccountDocument
+from schemas.events import TicketAssigned
+from workers.presence import online_key, presence_cutoff
+from workers.router.decide import CreationPlan
+from workers.settings import Settings
+from workers.store import account_base, ticket_key
+
+_HERE = Path(__file__).parent
+_entry = msgspec.json.Decoder(TicketAssigned)
+_entries = msgspec.json.Decoder(list[TicketAssigned])
+MISSING = "missing"
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _cutoff(account: AccountDocument, now: datetime) -> str:
+    cutoff = presence_cutoff(account, now)
+    return "-1e18" if cutoff == float("-inf") else repr(cutoff)
+
+
+def _load(client: Any, name: str) -> Any:
+    """A router script with the rotation prelude in front of it."""
+    prelude = (_HERE / "rotation.lua").read_text()
+    return client.register_script(prelude + "\n" + (_HERE / name).read_text())
+
+
+class ReplyOutcome(msgspec.Struct, frozen=True):
+    entry: str | None = None
+    countdown_version: int | None = None
+    countdown_started_at: str | None = None
+
+
+_reply = msgspec.json.Decoder(ReplyOutcome)
+
+
+class RouterStore:
+    """Atomic routing steps; each returns the ticket.assigned entry it recorded, if any."""
+
+    def __init__(self, settings: Settings, client: Any) -> None:
+        self.settings = settings
+        self.client = client
+        self._route_new = _load(client, "route_new.lua")
+        self._assign = _load(client, "assign.lua")
+        self._drain = _load(client, "drain.lua")
+        self._reply = _load(client, "reply.lua")
+
+    def base(self, account_id: str) -> str:
+        return account_base(self.settings, account_id)
+
+    async def route_new(self, account: AccountDocument, ticket_id: str, plan: CreationPlan,
+                        event_id: str, at: datetime, now: datetime) -> TicketAssigned | str | None:
+        raw = await self._route_new(
+            keys=[self.base(account.account_id)],
+            args=[account.account_id, ticket_id, event_id, _rfc3339(at), plan.team_id or "",
+                  plan.agent_id or "", plan.rule_id or "", plan.mode, plan.pool,
+                  _cutoff(account, now), *plan.pool_agents])
+        return _decode_entry(raw)
+
+    async def assign(self, account: AccountDocument, ticket_id: str, *, mark: str, mode: str,
+                     actor: str | None, method: str, team_id: str | None, agent_id: str | None,
+                     rule_id: str | None, event_id: str, at: datetime, now: datetime,
+                     pool: str | None = None, pool_agents: list[str] | None = None,
+                     ) -> TicketAssigned | str | None:
+        raw = await self._assign(
+            keys=[self.base(account.account_id)],
+            args=[account.account_id, ticket_id, event_id, _rfc3339(at), mark, mode,
+                  actor or "", method, team_id or "", agent_id or "", rule_id or "",
+                  pool or "", _cutoff(account, now), *(pool_agents or [])])
+        return _decode_entry(raw)
+
+    async def drain(self, account: AccountDocument, pool: str, pool_agents: list[str], *,
+                    mark: str, event_prefix: str, at: datetime, now: datetime,
+                    limit: int = 1000) -> list[TicketAssigned]:
+        raw = await self._drain(
+            keys=[self.base(account.account_id)],
+            args=[account.account_id, mark, _rfc3339(at), event_prefix, str(limit), pool,
+                  _cutoff(account, now), *pool_agents])
+        return _entries.decode(raw) if raw != "{}" and raw != "[]" else []
+
+    async def reply(self, account_id: str, ticket_id: str, *, mark: str, may_claim: bool,
+                    actor: str, event_id: str, at: datetime, email_message_id: str,
+                    ) -> ReplyOutcome | None:
+        raw = await self._reply(
+            keys=[self.base(account_id)],
+            args=[account_id, ticket_id, mark, "1" if may_claim else "0", actor, event_id,
+                  _rfc3339(at), email_message_id])
+        if raw == MISSING:
+            return None
+        outcome = _reply.decode(raw)
+        return outcome
+
+    async def backlog_sizes(self, account: AccountDocument, pools: list[str]) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for pool in pools:
+            pipe.zcard(f"{self.base(account.account_id)}:backlog:{pool}")
+        return dict(zip(pools, await pipe.execute(), strict=True))
+
+    async def set_presence(self, account_id: str, agent_id: str, status: str,
+                           seen_at: datetime) -> None:
+        """online: in the set with its last sign of life; heartbeat: refresh only if online;
+        offline/logout: out of the set."""
+        key = online_key(self.settings, account_id)
+        if status == "online":
+            await self.client.zadd(key, {agent_id: seen_at.timestamp()})
+        elif status == "heartbeat":
+            await self.client.zadd(key, {agent_id: seen_at.timestamp()}, xx=True, gt=True)
+        else:
+            await self.client.zrem(key, agent_id)
+
+    async def ticket(self, account_id: str, ticket_id: str) -> dict[str, str]:
+        return await self.client.hgetall(ticket_key(self.settings, account_id, ticket_id))
+
+    async def set_tags(self, account_id: str, ticket_id: str, tags: list[str]) -> None:
+        await self.client.hset(ticket_key(self.settings, account_id, ticket_id), "tags",
+                               msgspec.json.encode(tags).decode())
+
+
+def _decode_entry(raw: str) -> TicketAssigned | str | None:
+    if raw == MISSING:
+        return MISSING
+    if not raw:
+        return None
+    return _entry.decode(raw)
