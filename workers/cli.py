@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -63,11 +64,12 @@ def config_apply(files: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["ingest"]))
+@click.argument("kind", type=click.Choice(["ingest", "router"]))
 def worker(kind: str) -> None:
     """Run one replica of a worker kind (settings from TICKETFLOW_* variables)."""
-    from workers.ingest.agent import run
+    import importlib
 
+    run = importlib.import_module(f"workers.{kind}.agent").run
     asyncio.run(run(Settings.from_env()))
 
 
@@ -102,3 +104,137 @@ def bench(messages: int, replicas: int) -> None:
     from workers.bench import bench_ingest
 
     bench_ingest(messages, replicas)
+
+
+def _redis_call(fn: Any) -> Any:
+    """Run one async Redis read with a fresh client."""
+    from workers.store import connect
+
+    async def go() -> Any:
+        client = connect(Settings.from_env())
+        try:
+            return await fn(client, Settings.from_env())
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+@main.command()
+@click.option("--account", required=True)
+@click.option("--view", type=click.Choice(["all", "mine", "unassigned"]), default="all",
+              show_default=True)
+@click.option("--agent", default=None, help="Whose 'mine' view.")
+@click.option("--status", "statuses", multiple=True,
+              type=click.Choice(["open", "snoozed", "closed"]), help="Default: open.")
+@click.option("--team", default=None)
+@click.option("--channel", type=click.Choice(["sms", "email", "webchat"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def tickets(account: str, view: str, agent: str | None, statuses: tuple[str, ...],
+            team: str | None, channel: str | None, as_json: bool) -> None:
+    """List an inbox view (R10)."""
+    from workers.router.views import list_tickets
+
+    try:
+        rows = _redis_call(lambda c, s: list_tickets(
+            c, s, account, view, agent_id=agent, statuses=statuses or ("open",), team_id=team,
+            channel=channel))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    for row in rows:
+        if as_json:
+            click.echo(msgspec.json.encode(row))
+        else:
+            click.echo(f"#{row.number:<6} {row.ticket_id:<24} {row.channel:<7} {row.status:<7} "
+                       f"team={row.team_id or '-':<10} agent={row.agent_id or '-':<8} "
+                       f"{row.customer} ({row.customer_ticket_count})")
+
+
+@main.group()
+def ticket() -> None:
+    """One ticket."""
+
+
+@ticket.command("show")
+@click.argument("ticket_id")
+@click.option("--account", required=True)
+def ticket_show(ticket_id: str, account: str) -> None:
+    """Overview of a ticket with its responsibility history (R9, R10)."""
+    from workers.router.views import ticket_overview
+
+    overview = _redis_call(lambda c, s: ticket_overview(c, s, account, ticket_id))
+    if overview is None:
+        click.echo(f"no ticket {ticket_id!r} in account {account!r}", err=True)
+        sys.exit(1)
+    click.echo(msgspec.json.format(msgspec.json.encode(overview), indent=2))
+
+
+def _publish_record(topic: str, key: str, value: msgspec.Struct) -> None:
+    from kafka import KafkaProducer
+
+    from schemas.codec import encode
+
+    settings = Settings.from_env()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                             enable_idempotence=False)
+    try:
+        producer.send(settings.topic(topic), encode(value), key=key.encode()).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+@main.command()
+@click.option("--account", required=True)
+@click.option("--agent", required=True)
+@click.option("--status", type=click.Choice(["online", "offline", "logout", "heartbeat"]),
+              required=True)
+@click.option("--actor", default=None, help="Who sets it (default: the agent).")
+def presence(account: str, agent: str, status: str, actor: str | None) -> None:
+    """Publish an agent's presence (R3)."""
+    from schemas.agent_app import Presence
+
+    _publish_record("agents.presence", agent, Presence(
+        account_id=account, agent_id=agent, actor_id=actor or agent, status=status,  # type: ignore[arg-type]
+        at=_now()))
+    click.echo(f"{agent} {status}: published")
+
+
+@main.command()
+@click.argument("ticket_ids", nargs=-1, required=True)
+@click.option("--account", required=True)
+@click.option("--actor", required=True, help="The agent doing it (role checked, A3).")
+@click.option("--to", "agent", default=None, help="Assignee; omit to unassign.")
+def assign(ticket_ids: tuple[str, ...], account: str, actor: str, agent: str | None) -> None:
+    """Assign, bulk-assign, reassign or unassign tickets (R5)."""
+    import uuid
+
+    from schemas.agent_app import AssignCommand
+
+    key = ticket_ids[0] if len(ticket_ids) == 1 else account
+    _publish_record("tickets.commands", key, AssignCommand(
+        command_id=str(uuid.uuid4()), account_id=account, actor_id=actor, at=_now(),
+        ticket_ids=list(ticket_ids), agent_id=agent))
+    click.echo(f"assign {len(ticket_ids)} ticket(s) to {agent or 'nobody'}: published")
+
+
+@main.command()
+@click.argument("ticket_id")
+@click.option("--account", required=True)
+@click.option("--actor", required=True)
+@click.option("--team", required=True)
+def transfer(ticket_id: str, account: str, actor: str, team: str) -> None:
+    """Transfer a ticket to a team (R6)."""
+    import uuid
+
+    from schemas.agent_app import TransferCommand
+
+    _publish_record("tickets.commands", ticket_id, TransferCommand(
+        command_id=str(uuid.uuid4()), account_id=account, actor_id=actor, at=_now(),
+        ticket_id=ticket_id, team_id=team))
+    click.echo(f"transfer {ticket_id} to {team}: published")
