@@ -68,7 +68,7 @@ def ingest(pipeline: Pipeline) -> Iterator[WorkerProcess]:
     worker.sigterm()
 
 
-class TestClock:
+class ClockControl:
     """Moves the workers' controlled clock (TICKETFLOW_CLOCK=redis), waking their sleepers."""
 
     def __init__(self, settings: Settings) -> None:
@@ -85,15 +85,15 @@ MONDAY_OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(settings: Settings) -> Iterator[TestClock]:
-    test_clock = TestClock(settings)
+def clock(settings: Settings) -> Iterator[ClockControl]:
+    test_clock = ClockControl(settings)
     test_clock.set(MONDAY_OPEN)
     yield test_clock
     test_clock.redis.close()
 
 
 @pytest.fixture
-def router_settings(pipeline: Pipeline, clock: TestClock) -> Settings:
+def router_settings(pipeline: Pipeline, clock: ClockControl) -> Settings:
     return msgspec.structs.replace(pipeline.settings, clock="redis")
 
 

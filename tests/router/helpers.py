@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from itertools import count
 
 from schemas.agent_app import (
@@ -21,10 +22,10 @@ _n = count(1)
 
 
 def presence(pipeline: Pipeline, agent: str, status: str = "online", actor: str | None = None,
-             account: str = "acme") -> None:
+             account: str = "acme", at: datetime = MONDAY_OPEN) -> None:
     pipeline.publish("agents.presence", agent, Presence(
         account_id=account, agent_id=agent, actor_id=actor or agent, status=status,  # type: ignore[arg-type]
-        at=MONDAY_OPEN))
+        at=at))
 
 
 def command(pipeline: Pipeline, kind: str, key: str, **fields: object) -> str:
