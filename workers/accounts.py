@@ -33,10 +33,18 @@ class AccountRegistry:
         self._on_rejected = on_rejected
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
+        self._fetched = asyncio.Condition()
 
     def get(self, account_id: str) -> AccountDocument | None:
         """The newest valid document of an account, or None if it is unknown."""
         return self._accounts.get(account_id)
+
+    async def known_accounts(self, account_ids: set[str]) -> set[str]:
+        """Which of these accounts exist; unknown ones get one fresh look at the topic
+        (one wait per batch, so a flood of bad records cannot stall a partition)."""
+        if any(a not in self._accounts for a in account_ids):
+            await self.refresh()
+        return {a for a in account_ids if a in self._accounts}
 
     def all(self) -> list[AccountDocument]:
         """Every known account, newest versions."""
@@ -64,6 +72,15 @@ class AccountRegistry:
         self._accounts[document.account_id] = document
         log.info("account %s version %d loaded", document.account_id, document.version)
         return None
+
+    async def refresh(self, timeout_s: float = 2.0) -> None:
+        """Wait until the tail has completed one more fetch, so a document published just
+        before a record that names the account is seen before that record is refused."""
+        async with self._fetched:
+            try:
+                await asyncio.wait_for(self._fetched.wait(), timeout_s)
+            except TimeoutError:
+                log.warning("accounts.config fetch did not complete within %.1fs", timeout_s)
 
     async def start(self) -> None:
         """Read the topic to its end, then keep tailing it in the background."""
@@ -110,6 +127,8 @@ class AccountRegistry:
                 if not self._caught_up.is_set() and await self._at_end(reader, tps):
                     log.info("accounts.config read to its end: %d accounts", len(self))
                     self._caught_up.set()
+                async with self._fetched:
+                    self._fetched.notify_all()
         finally:
             await reader.stop()
 

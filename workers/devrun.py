@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import msgspec
 from aiokafka import TopicPartition
 
-from schemas.codec import decode
-from schemas.config import load_account_yaml
-from schemas.events import TicketAssigned, TicketCreated, TicketMessage, TicketStatus
+from schemas.agent_app import Presence
+from schemas.codec import decode, encode
+from schemas.config import AccountDocument, load_account_yaml
+from schemas.events import TicketAssigned, TicketCreated, TicketStatus
 from workers.config_publish import publish_accounts
 from workers.embedded import EmbeddedStack
-from workers.kafka import make_reader
+from workers.kafka import make_producer, make_reader
 from workers.processes import WORKER_KINDS, WorkerProcess
 from workers.settings import Settings
 from workers.traffic import publish_sample_traffic
@@ -33,8 +36,6 @@ def describe(event: object) -> str | None:
                 f"by {event.method}")
     if isinstance(event, TicketStatus):
         return f"{event.ticket_id} {event.previous_status} -> {event.status} ({event.reason})"
-    if isinstance(event, TicketMessage):
-        return f"{event.ticket_id} {event.author_kind}: {event.text[:50]}"
     return None
 
 
@@ -57,10 +58,35 @@ async def print_events(settings: Settings, stop: asyncio.Event) -> None:
         await reader.stop()
 
 
+async def keep_agents_online(settings: Settings, account: AccountDocument,
+                             every_s: float = 30.0) -> None:
+    """Sample agents sign in and send heartbeats, as the agent app would."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        status = "online"
+        while True:
+            for agent in account.agents:
+                await producer.send(settings.topic("agents.presence"), encode(Presence(
+                    account_id=account.account_id, agent_id=agent.id, actor_id=agent.id,
+                    status=status, at=datetime.now(UTC))), key=agent.id.encode())
+            status = "heartbeat"
+            await asyncio.sleep(every_s)
+    finally:
+        await producer.stop()
+
+
+def demo_account() -> AccountDocument:
+    """The sample account, open around the clock so the demo assigns at any hour."""
+    return msgspec.structs.replace(load_account_yaml(SAMPLE_ACCOUNT.read_text()),
+                                   business_hours=None)
+
+
 async def run_local(rate: float, count: int) -> None:
     with EmbeddedStack() as settings:
         click.echo(f"broker {settings.kafka_bootstrap}  redis {settings.redis_url}")
-        publish_accounts(settings, [load_account_yaml(SAMPLE_ACCOUNT.read_text())])
+        account = demo_account()
+        publish_accounts(settings, [account])
         workers = [WorkerProcess(kind, settings, echo=_echo_warnings) for kind in WORKER_KINDS]
         for worker in workers:
             worker.start()  # from this thread: children die with the thread that made them
@@ -73,10 +99,12 @@ async def run_local(rate: float, count: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         printer = asyncio.create_task(print_events(settings, stop))
+        presence = asyncio.create_task(keep_agents_online(settings, account))
         traffic = asyncio.create_task(publish_sample_traffic(settings, "acme", count, rate))
         await stop.wait()
         traffic.cancel()
-        await asyncio.gather(printer, traffic, return_exceptions=True)
+        presence.cancel()
+        await asyncio.gather(printer, traffic, presence, return_exceptions=True)
         click.echo("stopping workers (SIGTERM: drain and commit)")
         for worker in workers:
             code = await asyncio.to_thread(worker.sigterm)

@@ -69,7 +69,7 @@ class RedisServer:
             "--appendfsync", "always" if self.appendonly else "no",
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=die_with_parent)
+                                     preexec_fn=die_with_parent, start_new_session=True)
         wait_for_port(self.port, self.proc, "redis-server")
 
     def kill(self) -> None:
@@ -106,7 +106,8 @@ class TansuBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent, start_new_session=True,
         )
         wait_for_port(self.port, self.proc, "tansu broker")
 

@@ -11,6 +11,10 @@ _PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """`preexec_fn` for Popen: the kernel sends SIGTERM to the child when the parent dies,
-    so a crashed test run or a killed `make run` leaves no broker, Redis or worker behind."""
+    so a crashed test run or a killed `make run` leaves no broker, Redis or worker behind.
+
+    Children also run in their own session (`start_new_session=True` at the call sites):
+    Ctrl-C then reaches only the parent, which stops workers before the broker and Redis.
+    """
     if sys.platform.startswith("linux"):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

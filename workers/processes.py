@@ -42,7 +42,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"workers.{self.kind}"], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent, start_new_session=True,
         )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         return self

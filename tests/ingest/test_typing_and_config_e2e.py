@@ -95,3 +95,14 @@ def test_invalid_or_older_document_keeps_the_previous_version(
     pipeline.publish("inbound.sms", m.from_number, m)
     pipeline.events.wait_for(lambda rs: any(isinstance(r, TicketMessage) for r in rs))
     assert not [r for r in pipeline.tail("deadletter").drain() if isinstance(r, DeadLetter)]
+
+
+def test_message_right_behind_its_new_account_is_not_refused(
+        pipeline: Pipeline, ingest: WorkerProcess, acme: AccountDocument) -> None:
+    gamma = msgspec.structs.replace(acme, account_id="gamma", version=1)
+    publish_accounts(pipeline.settings, [gamma])
+    message = sms(account_id="gamma", from_number="+15550000200")
+    pipeline.publish("inbound.sms", message.from_number, message)  # no wait in between
+    pipeline.events.wait_for(lambda rs: any(
+        isinstance(r, TicketMessage) and r.message_id == message.message_id for r in rs))
+    assert not pipeline.tail("deadletter").drain()

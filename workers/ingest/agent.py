@@ -36,8 +36,9 @@ class IngestHandler:
         out: list[Outgoing] = []
         messages: list[Decoded] = []
         typings: list[WebchatTyping] = []
+        known = await self._registry.known_accounts({i.value.account_id for i in batch})
         for item in batch:
-            if self._registry.get(item.value.account_id) is None:
+            if item.value.account_id not in known:
                 out.append(dead_letter(item.record, f"account_id: unknown account "
                                        f"{item.value.account_id!r}", self.worker))
             elif isinstance(item.value, WebchatTyping):

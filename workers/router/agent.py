@@ -74,6 +74,7 @@ class RouterHandler:
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
         out: list[Outgoing] = []
+        await self.registry.known_accounts({i.value.account_id for i in batch})
         for item in batch:
             value = item.value
             account = self.registry.get(value.account_id)
