@@ -1,54 +1,86 @@
-"""Benchmarks on the embedded stack; they print figures, tests assert behaviour."""
+"""Benchmarks on the embedded stack (X5); they print figures, tests assert behaviour."""
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
+from datetime import UTC, datetime
 
 import click
 from aiokafka import TopicPartition
 
-from schemas.config import load_account_yaml
+from schemas.agent_app import Presence
+from schemas.codec import decode, encode
+from schemas.config import AccountDocument, AgentConfig, load_account_yaml
+from schemas.events import TicketAssigned, TicketCreated
+from schemas.inbound import SmsMessage
 from workers.config_publish import publish_accounts
 from workers.devrun import SAMPLE_ACCOUNT
 from workers.embedded import EmbeddedStack
 from workers.kafka import make_producer, make_reader
 from workers.processes import WorkerProcess
 from workers.settings import Settings
+from workers.topics import ensure_topics
 from workers.traffic import sample_records
+
+READY = r"partitions assigned: [1-9]"
+
+
+async def _reader_for(settings: Settings, topic: str) -> tuple[object, list[TopicPartition]]:
+    reader = make_reader(settings)
+    await reader.start()
+    name = settings.topic(topic)
+    await reader.topics()
+    tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or [])]
+    reader.assign(tps)
+    return reader, tps
 
 
 async def _count_records(settings: Settings, topic: str, expected: int,
                          timeout_s: float) -> float:
     """Read `topic` until `expected` records arrived; returns the monotonic time of the last."""
-    reader = make_reader(settings)
-    await reader.start()
+    reader, _ = await _reader_for(settings, topic)
     try:
-        name = settings.topic(topic)
-        await reader.topics()
-        tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or [])]
-        reader.assign(tps)
         seen = 0
         deadline = time.monotonic() + timeout_s
         while seen < expected:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {seen} of {expected} records on {topic}")
-            batch = await reader.getmany(timeout_ms=100, max_records=10000)
+            batch = await reader.getmany(timeout_ms=100, max_records=10000)  # type: ignore[attr-defined]
             seen += sum(len(r) for r in batch.values())
         return time.monotonic()
     finally:
-        await reader.stop()
+        await reader.stop()  # type: ignore[attr-defined]
 
 
-async def _produce(settings: Settings, records: list[tuple[str, str, bytes]]) -> None:
+async def _produce(settings: Settings, records: list[tuple[str, str, bytes]],
+                   rate: float | None = None, sent_at: dict[str, float] | None = None) -> None:
+    """Publish records, flat out or paced at `rate` per second (in 5 ms slices)."""
     producer = make_producer(settings, linger_ms=5)
     await producer.start()
     try:
-        for topic, key, value in records:
+        started = time.monotonic()
+        for i, (topic, key, value) in enumerate(records):
+            if rate:
+                due = started + i / rate
+                if due - time.monotonic() > 0.005:
+                    await asyncio.sleep(due - time.monotonic())
+            if sent_at is not None:
+                sent_at[key] = time.monotonic()
             await producer.send(settings.topic(topic), value, key=key.encode())
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def _start_replicas(settings: Settings, kinds: list[str], replicas: int) -> list[WorkerProcess]:
+    workers = [WorkerProcess(kind, settings).start() for kind in kinds for _ in range(replicas)]
+    # A replica's assignment completes only after its whole group re-synced, so once every
+    # replica holds partitions the groups have settled.
+    for worker in workers:
+        worker.wait_for_log(READY, 90)
+    return workers
 
 
 def bench_ingest(messages: int, replicas: int) -> dict[str, float]:
@@ -58,24 +90,18 @@ def bench_ingest(messages: int, replicas: int) -> dict[str, float]:
     the run ends when that many `timers` records exist.
     """
     records = list(sample_records("acme", messages, seed=11, customers=max(50, messages // 10)))
-    customer_messages = sum(1 for topic, _, value in records
+    customer_messages = sum(1 for _, _, value in records
                             if not value.startswith(b'{"type":"typing"'))
     with EmbeddedStack() as settings:
         publish_accounts(settings, [load_account_yaml(SAMPLE_ACCOUNT.read_text())])
-        workers = [WorkerProcess("ingest", settings).start() for _ in range(replicas)]
+        workers = _start_replicas(settings, ["ingest"], replicas)
         try:
-            # A replica's assignment completes only after the whole group re-synced, so once
-            # every replica holds partitions the group has settled.
-            for worker in workers:
-                worker.wait_for_log(r"partitions assigned: [1-9]", 90)
             started = time.monotonic()
 
             async def drive() -> float:
                 counter = asyncio.create_task(
                     _count_records(settings, "timers", customer_messages, 300))
                 await _produce(settings, records)
-                produced = time.monotonic()
-                click.echo(f"produced {len(records)} records in {produced - started:.2f}s")
                 return await counter
 
             finished = asyncio.run(drive())
@@ -83,9 +109,122 @@ def bench_ingest(messages: int, replicas: int) -> dict[str, float]:
             for worker in workers:
                 worker.sigterm()
     elapsed = finished - started
-    figures = {"records": float(len(records)), "messages": float(customer_messages),
-               "seconds": elapsed, "messages_per_s": customer_messages / elapsed}
-    typing_records = len(records) - customer_messages
-    click.echo(f"ingest x{replicas}: {customer_messages} messages (+{typing_records} typing) "
-               f"threaded in {elapsed:.2f}s = {figures['messages_per_s']:.0f} messages/s")
+    rate = customer_messages / elapsed
+    click.echo(f"ingest x{replicas}: {customer_messages} messages "
+               f"(+{len(records) - customer_messages} typing) threaded in {elapsed:.2f}s "
+               f"= {rate:.0f} messages/s")
+    return {"messages": float(customer_messages), "seconds": elapsed, "messages_per_s": rate}
+
+
+async def raw_pass_through(settings: Settings, count: int) -> float:
+    """Records/s of a plain consume-and-reproduce loop on the same broker: the ceiling any
+    worker on it can reach."""
+    ensure_topics(settings, {"bench.raw.in": 8, "bench.raw.out": 8})
+    payload = encode(SmsMessage(account_id="bench", message_id="m", from_number="+15550000000",
+                                to_number="+15557654321", body="x" * 60,
+                                received_at=datetime.now(UTC)))
+    await _produce(settings, [("bench.raw.in", f"k{i}", payload) for i in range(count)])
+    reader, _ = await _reader_for(settings, "bench.raw.in")
+    producer = make_producer(settings, linger_ms=5)
+    await producer.start()
+    try:
+        started = time.monotonic()
+        moved = 0
+        while moved < count:
+            batch = await reader.getmany(timeout_ms=100, max_records=5000)  # type: ignore[attr-defined]
+            futures = [await producer.send(settings.topic("bench.raw.out"), r.value, key=r.key)
+                       for records in batch.values() for r in records]
+            await asyncio.gather(*futures)
+            moved += len(futures)
+        return count / (time.monotonic() - started)
+    finally:
+        await producer.stop()
+        await reader.stop()  # type: ignore[attr-defined]
+
+
+async def _route_and_watch(settings: Settings, count: int, rate: float | None,
+                           ) -> tuple[float, list[float]]:
+    """Send `count` new-customer SMS; return routed tickets/s and per-ticket latencies
+    (message published -> its ticket.assigned read back), in seconds."""
+    records = []
+    for i in range(count):
+        message = SmsMessage(account_id="bench", message_id=f"b{i}", from_number=f"+1999{i:07d}",
+                             to_number="+15557654321", body="Where is my order?",
+                             received_at=datetime.now(UTC))
+        records.append(("inbound.sms", message.from_number, encode(message)))
+    sent_at: dict[str, float] = {}
+    phone_of: dict[str, str] = {}
+    latencies: list[float] = []
+    reader, _ = await _reader_for(settings, "tickets.events")
+    started = time.monotonic()
+    producer = asyncio.create_task(_produce(settings, records, rate, sent_at))
+    finished = started
+    try:
+        while len(latencies) < count:
+            batch = await reader.getmany(timeout_ms=100, max_records=10000)  # type: ignore[attr-defined]
+            now = time.monotonic()
+            for raw in (r for records in batch.values() for r in records):
+                event = decode("tickets.events", raw.value)
+                if isinstance(event, TicketCreated):
+                    phone_of[event.ticket_id] = event.customer.phone or ""
+                elif isinstance(event, TicketAssigned) and event.agent_id:
+                    latencies.append(now - sent_at[phone_of[event.ticket_id]])
+                    finished = now
+            if now - started > 600:
+                raise TimeoutError(f"only {len(latencies)} of {count} tickets routed")
+        await producer
+    finally:
+        await reader.stop()  # type: ignore[attr-defined]
+    return count / (finished - started), latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 10) - 1] if len(values) > 1 else values[0]
+
+
+def _wait_any(workers: list[WorkerProcess], pattern: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for worker in workers:
+            try:
+                worker.wait_for_log(pattern, timeout_s=0.05)
+                return
+            except TimeoutError:
+                pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no replica logged /{pattern}/")
+
+
+def bench_pipeline(tickets: int, replicas: int, rate: float | None) -> dict[str, float]:
+    """Routed tickets/s and end-to-end latency through ingest + router, next to a raw
+    pass-through of the same broker measured in the same run (X5)."""
+    account = AccountDocument(account_id="bench", version=1, round_robin=True, agents=[
+        AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@bench.example", role="support")
+        for i in range(5)])
+    with EmbeddedStack() as settings:
+        publish_accounts(settings, [account])
+        raw = asyncio.run(raw_pass_through(settings, tickets))
+        click.echo(f"raw pass-through: {raw:.0f} records/s (consume + re-produce, aiokafka)")
+        workers = _start_replicas(settings, ["ingest", "router"], replicas)
+        try:
+            asyncio.run(_produce(settings, [
+                ("agents.presence", f"a{i}", encode(Presence(
+                    account_id="bench", agent_id=f"a{i}", actor_id=f"a{i}", status="online",
+                    at=datetime.now(UTC)))) for i in range(5)]))
+            routers = [w for w in workers if w.kind == "router"]
+            for i in range(5):  # each presence record lands on whichever replica owns it
+                _wait_any(routers, f"presence bench a{i} online")
+            routed, latencies = asyncio.run(_route_and_watch(settings, tickets, rate))
+        finally:
+            for worker in workers:
+                worker.sigterm()
+    figures = {"routed_per_s": routed, "raw_per_s": raw, "ratio": routed / raw,
+               "p50_ms": _percentile(latencies, 50) * 1000,
+               "p95_ms": _percentile(latencies, 95) * 1000,
+               "p99_ms": _percentile(latencies, 99) * 1000}
+    paced = f"paced at {rate:.0f}/s" if rate else "flat out"
+    click.echo(f"ingest+router x{replicas}, {tickets} tickets {paced}: "
+               f"{routed:.0f} routed tickets/s = {figures['ratio']:.0%} of raw pass-through; "
+               f"latency p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
+               f"p99 {figures['p99_ms']:.1f} ms")
     return figures

@@ -97,13 +97,20 @@ def traffic(count: int, rate: float | None, account: str) -> None:
 
 
 @main.command()
-@click.option("--messages", default=20000, show_default=True)
-@click.option("--replicas", default=1, show_default=True)
-def bench(messages: int, replicas: int) -> None:
-    """Measure ingest throughput on the embedded stack."""
-    from workers.bench import bench_ingest
+@click.option("--stage", type=click.Choice(["pipeline", "ingest"]), default="pipeline",
+              show_default=True, help="ingest + router, or ingest alone.")
+@click.option("--tickets", default=20000, show_default=True, help="Messages to drive through.")
+@click.option("--replicas", default=1, show_default=True, help="Replicas of each worker kind.")
+@click.option("--rate", default=None, type=float,
+              help="Pace inbound messages at this many per second (default: flat out).")
+def bench(stage: str, tickets: int, replicas: int, rate: float | None) -> None:
+    """Routed tickets/s and latency percentiles beside a raw pass-through (X5)."""
+    from workers.bench import bench_ingest, bench_pipeline
 
-    bench_ingest(messages, replicas)
+    if stage == "ingest":
+        bench_ingest(tickets, replicas)
+    else:
+        bench_pipeline(tickets, replicas, rate)
 
 
 def _redis_call(fn: Any) -> Any:

@@ -43,13 +43,18 @@ from workers.router.decide import (
 from workers.router.opening import drain_pools, sweep_openings
 from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
-from workers.router.store import MISSING, RouterStore
+from workers.router.store import MISSING, RouterStore, decode_entry
 from workers.settings import Settings
 from workers.store import connect
 from workers.tickets import TicketStore
 
 log = logging.getLogger(__name__)
 _strings = msgspec.json.Decoder(list[str])
+
+
+def _is_customer_message(value: Any) -> bool:
+    return (isinstance(value, TicketMessage) and value.direction == "inbound"
+            and value.author_kind == "customer")
 
 
 def _rejected(account_id: str, command_id: str, ticket_id: str | None, reason: str,
@@ -73,25 +78,53 @@ class RouterHandler:
         self.clock = clock
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
+        """Records in order; runs of new tickets and customer messages share one Redis round
+        trip (a pipeline keeps their order), anything else is applied one by one."""
         out: list[Outgoing] = []
         await self.registry.known_accounts({i.value.account_id for i in batch})
+        run: list[tuple[AccountDocument, Any]] = []
         for item in batch:
             value = item.value
             account = self.registry.get(value.account_id)
             if account is None:
                 out.append(dead_letter(item.record, f"account_id: unknown account "
                                        f"{value.account_id!r}", self.worker))
-                continue
-            out.extend(await self._dispatch(account, value))
+            elif isinstance(value, TicketCreated) or _is_customer_message(value):
+                run.append((account, value))
+            else:
+                out.extend(await self.on_ticket_events(run))
+                run = []
+                out.extend(await self._dispatch(account, value))
+        out.extend(await self.on_ticket_events(run))
+        return out
+
+    async def on_ticket_events(self, run: list[tuple[AccountDocument, Any]]) -> list[Outgoing]:
+        """New tickets get routed (R1, R2, R4, R8); customer replies notify the assignee
+        unless the message is the ticket's opening one (N1)."""
+        if not run:
+            return []
+        now = await self.clock.now()
+        pipe = self.store.client.pipeline(transaction=False)
+        for account, ev in run:
+            if isinstance(ev, TicketCreated):
+                facts = TicketFacts(channel=ev.channel, tags=tuple(ev.tags),
+                                    segments=tuple(ev.segments), subject=ev.subject or "",
+                                    body=ev.body or "")
+                plan = plan_new_ticket(account, facts, is_open(account.business_hours, now))
+                await self.store.queue_route_new(pipe, account, ev.ticket_id, plan,
+                                                 event_id("ticket.assigned", ev.event_id), now)
+            else:
+                self.store.queue_ticket_read(pipe, account.account_id, ev.ticket_id)
+        out: list[Outgoing] = []
+        for (account, ev), result in zip(run, await pipe.execute(), strict=True):
+            if isinstance(ev, TicketCreated):
+                out += self._changed(account, decode_entry(result), new_ticket=True)
+            elif result[0] and result[1] != ev.message_id:
+                out += self._notices(notify(account, [result[0]], "customer_replied",
+                                            ev.ticket_id, ev.event_id, ev.at))
         return out
 
     async def _dispatch(self, account: AccountDocument, value: Any) -> list[Outgoing]:
-        if isinstance(value, TicketCreated):
-            return await self.on_created(account, value)
-        if isinstance(value, TicketMessage):
-            if value.direction == "inbound" and value.author_kind == "customer":
-                return await self.on_customer_message(account, value)
-            return []
         if isinstance(value, TicketStatus):
             return await self.on_reopened(account, value) if value.reason == "reopened" else []
         if isinstance(value, AssignCommand):
@@ -109,24 +142,6 @@ class RouterHandler:
         return []  # our own assigned/rejected events come back on tickets.events
 
     # --- tickets.events -------------------------------------------------------------------
-
-    async def on_created(self, account: AccountDocument, ev: TicketCreated) -> list[Outgoing]:
-        now = await self.clock.now()
-        facts = TicketFacts(channel=ev.channel, tags=tuple(ev.tags), segments=tuple(ev.segments),
-                            subject=ev.subject or "", body=ev.body or "")
-        plan = plan_new_ticket(account, facts, is_open(account.business_hours, now))
-        change = await self.store.route_new(
-            account, ev.ticket_id, plan, event_id("ticket.assigned", ev.event_id), now, now)
-        return self._changed(account, change, new_ticket=True)
-
-    async def on_customer_message(self, account: AccountDocument,
-                                  ev: TicketMessage) -> list[Outgoing]:
-        ticket = await self.store.ticket(account.account_id, ev.ticket_id)
-        if not ticket or ticket.get("opening_message_id") == ev.message_id:
-            return []  # the opening message is announced as a new ticket instead
-        agent = ticket.get("agent_id")
-        return self._notices(notify(account, [agent] if agent else [], "customer_replied",
-                                    ev.ticket_id, ev.event_id, ev.at))
 
     async def on_reopened(self, account: AccountDocument, ev: TicketStatus) -> list[Outgoing]:
         ticket = await self.store.ticket(account.account_id, ev.ticket_id)

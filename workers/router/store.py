@@ -59,14 +59,19 @@ class RouterStore:
     def base(self, account_id: str) -> str:
         return account_base(self.settings, account_id)
 
-    async def route_new(self, account: AccountDocument, ticket_id: str, plan: CreationPlan,
-                        event_id: str, at: datetime, now: datetime) -> TicketAssigned | str | None:
-        raw = await self._route_new(
+    async def queue_route_new(self, pipe: Any, account: AccountDocument, ticket_id: str,
+                              plan: CreationPlan, event_id: str, now: datetime) -> None:
+        """Queue the routing of a new ticket on a pipeline; `decode_entry` reads its result."""
+        await self._route_new(
             keys=[self.base(account.account_id)],
-            args=[account.account_id, ticket_id, event_id, _rfc3339(at), plan.team_id or "",
+            args=[account.account_id, ticket_id, event_id, _rfc3339(now), plan.team_id or "",
                   plan.agent_id or "", plan.rule_id or "", plan.mode, plan.pool,
-                  _cutoff(account, now), *plan.pool_agents])
-        return _decode_entry(raw)
+                  _cutoff(account, now), *plan.pool_agents], client=pipe)
+
+    def queue_ticket_read(self, pipe: Any, account_id: str, ticket_id: str) -> None:
+        """Queue the read of who holds a ticket and which message opened it."""
+        pipe.hmget(ticket_key(self.settings, account_id, ticket_id), "agent_id",
+                   "opening_message_id")
 
     async def assign(self, account: AccountDocument, ticket_id: str, *, mark: str, mode: str,
                      actor: str | None, method: str, team_id: str | None, agent_id: str | None,
@@ -78,7 +83,7 @@ class RouterStore:
             args=[account.account_id, ticket_id, event_id, _rfc3339(at), mark, mode,
                   actor or "", method, team_id or "", agent_id or "", rule_id or "",
                   pool or "", _cutoff(account, now), *(pool_agents or [])])
-        return _decode_entry(raw)
+        return decode_entry(raw)
 
     async def drain(self, account: AccountDocument, pool: str, pool_agents: list[str], *,
                     mark: str, event_prefix: str, at: datetime, now: datetime,
@@ -127,7 +132,8 @@ class RouterStore:
                                msgspec.json.encode(tags).decode())
 
 
-def _decode_entry(raw: str) -> TicketAssigned | str | None:
+def decode_entry(raw: str) -> TicketAssigned | str | None:
+    """A script's answer: the change it recorded, None for no change, or MISSING."""
     if raw == MISSING:
         return MISSING
     if not raw:
