@@ -152,6 +152,7 @@ class ConsumerLoop:
                 await self.registry.stop()
 
     async def _process(self, consumer: Any, batch: dict[TopicPartition, list[Any]]) -> None:
+        t0 = time.perf_counter()
         decoded: list[Decoded] = []
         outgoing: list[Outgoing] = []
         for tp, records in batch.items():
@@ -163,7 +164,9 @@ class ConsumerLoop:
                 except DecodeError as exc:
                     outgoing.append(dead_letter(received, str(exc), self.handler.worker))
         outgoing.extend(await self._handle(decoded))
+        t1 = time.perf_counter()
         await self.publish(outgoing)
+        t2 = time.perf_counter()
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await consumer.commit(offsets)
@@ -171,6 +174,11 @@ class ConsumerLoop:
             # The partitions moved to another replica mid-batch; it redelivers, and the
             # handlers' dedup marks make that harmless.
             log.warning("%s commit skipped after rebalance: %s", self.handler.worker, exc)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s batch of %d: handle %.1f ms, publish %d %.1f ms, commit %.1f ms",
+                      self.handler.worker, sum(len(r) for r in batch.values()),
+                      (t1 - t0) * 1e3, len(outgoing), (t2 - t1) * 1e3,
+                      (time.perf_counter() - t2) * 1e3)
         self.stats.batches += 1
         self.stats.records += sum(len(r) for r in batch.values())
         self.stats.dead_letters += sum(1 for o in outgoing if o.topic == "deadletter")

@@ -147,6 +147,7 @@ class EmbeddedStack:
             redis_url=redis_url or self.redis.url,  # type: ignore[union-attr]
             topic_prefix=self.topic_prefix,
             profile="dev",
+            fetch_max_wait_ms=20 if kafka is None else 500,
         )
         ensure_topics(self.settings)
         return self.settings

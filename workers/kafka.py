@@ -42,6 +42,7 @@ def make_group_consumer(settings: Settings, worker: str, topics: list[str],
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 1048576,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "client_id": f"{settings.group_prefix}-{worker}",
         **group_timeouts(settings),
     }
@@ -53,6 +54,7 @@ def make_reader(settings: Settings) -> AIOKafkaConsumer:
     """A group-less consumer for topics every replica reads whole (accounts.config)."""
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,

@@ -22,6 +22,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     profile: Literal["dev", "prod"] = "prod"
     batch_size: int = 500
     batch_wait_ms: int = 50
+    # How long the broker may hold a fetch that has no data yet. tansu answers such a
+    # fetch only when this runs out, not when data arrives, so it is every hop's latency.
+    fetch_max_wait_ms: int = 500
     http_port: int | None = None
     # `redis`: "now" comes from a Redis key the tests control (workers/clock.py).
     clock: Literal["system", "redis"] = "system"
@@ -42,6 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("profile", "TICKETFLOW_PROFILE"),
             ("batch_size", "TICKETFLOW_BATCH_SIZE"),
             ("batch_wait_ms", "TICKETFLOW_BATCH_WAIT_MS"),
+            ("fetch_max_wait_ms", "TICKETFLOW_FETCH_MAX_WAIT_MS"),
             ("http_port", "TICKETFLOW_HTTP_PORT"),
             ("clock", "TICKETFLOW_CLOCK"),
         ):
@@ -71,6 +75,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "TICKETFLOW_PROFILE": self.profile,
             "TICKETFLOW_BATCH_SIZE": str(self.batch_size),
             "TICKETFLOW_BATCH_WAIT_MS": str(self.batch_wait_ms),
+            "TICKETFLOW_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),
             "TICKETFLOW_CLOCK": self.clock,
         }
         if self.http_port is not None:
