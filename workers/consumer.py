@@ -25,7 +25,16 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, Ka
 from schemas.codec import DecodeError, decode, encode
 from workers.accounts import AccountRegistry
 from workers.deadletter import dead_letter
+from workers.http import Liveness, serve
 from workers.kafka import make_group_consumer, make_producer
+from workers.metrics import (
+    BATCH_SECONDS,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    PUBLISHED,
+    RECORD_LATENCY,
+    RECORDS,
+)
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,6 +125,8 @@ class ConsumerLoop:
         self._logical = {settings.topic(t): t for t in handler.topics}
         self.producer = make_producer(settings)
         self._background = background or []
+        self.liveness = Liveness()
+        self._next_offsets: dict[TopicPartition, int] = {}
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit and exit."""
@@ -127,6 +138,8 @@ class ConsumerLoop:
             loop.add_signal_handler(sig, self.stop)
 
     async def run(self) -> None:
+        http = (await serve(self.liveness, self.settings.http_port)
+                if self.settings.http_port else None)
         await self.producer.start()
         consumer = make_group_consumer(self.settings, self.handler.worker, [])
         try:
@@ -136,18 +149,24 @@ class ConsumerLoop:
             await consumer.start()
             log.info("%s ready: consuming %s", self.handler.worker, ", ".join(self._logical))
             tasks = [asyncio.create_task(job(self)) for job in self._background]
+            self.liveness.ready = True
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.batch_wait_ms,
                                                max_records=self.settings.batch_size)
+                self.liveness.polled()
                 if batch:
                     await self._process(consumer, batch)
+                    self._measure_lag(consumer)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("%s stopping: drained and committed", self.handler.worker)
         finally:
+            self.liveness.ready = False
             await consumer.stop()
             await self.producer.stop()
+            if http is not None:
+                await http.cleanup()
             if self.registry is not None:
                 await self.registry.stop()
 
@@ -168,12 +187,24 @@ class ConsumerLoop:
         await self.publish(outgoing)
         t2 = time.perf_counter()
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        self._next_offsets.update(offsets)
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The partitions moved to another replica mid-batch; it redelivers, and the
             # handlers' dedup marks make that harmless.
             log.warning("%s commit skipped after rebalance: %s", self.handler.worker, exc)
+        worker = self.handler.worker
+        committed = time.time()
+        for tp, records in batch.items():
+            RECORDS.labels(worker, self._logical[tp.topic]).inc(len(records))
+            for rec in records:
+                RECORD_LATENCY.labels(worker).observe(max(0.0, committed - rec.timestamp / 1e3))
+        for o in outgoing:
+            PUBLISHED.labels(worker, o.topic).inc()
+            if o.topic == "deadletter":
+                DEAD_LETTERS.labels(worker, o.value.source_topic).inc()  # type: ignore[attr-defined]
+        BATCH_SECONDS.labels(worker).observe(time.perf_counter() - t0)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s batch of %d: handle %.1f ms, publish %d %.1f ms, commit %.1f ms",
                       self.handler.worker, sum(len(r) for r in batch.values()),
@@ -182,6 +213,16 @@ class ConsumerLoop:
         self.stats.batches += 1
         self.stats.records += sum(len(r) for r in batch.values())
         self.stats.dead_letters += sum(1 for o in outgoing if o.topic == "deadletter")
+
+    def _measure_lag(self, consumer: Any) -> None:
+        """Lag per partition: the broker's high watermark (from the last fetch) minus the
+        next offset this replica will commit."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            done = self._next_offsets.get(tp)
+            if highwater is not None and done is not None:
+                CONSUMER_LAG.labels(self.handler.worker, self._logical[tp.topic],
+                                    str(tp.partition)).set(max(0, highwater - done))
 
     async def _handle(self, decoded: list[Decoded]) -> list[Outgoing]:
         if not decoded:

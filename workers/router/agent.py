@@ -33,6 +33,7 @@ from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.deadletter import dead_letter
 from workers.ids import event_id
 from workers.logs import configure_logging
+from workers.metrics import ASSIGNMENTS
 from workers.router.decide import (
     notifications_for_change,
     notify,
@@ -295,6 +296,8 @@ class RouterHandler:
                  new_ticket: bool = False) -> list[Outgoing]:
         if not isinstance(change, TicketAssigned):
             return []
+        if change.agent_id and change.agent_id != change.previous_agent_id:
+            ASSIGNMENTS.labels(account.account_id, change.agent_id, change.method).inc()
         return [Outgoing("tickets.events", change.ticket_id, change),
                 *self._notices(notifications_for_change(account, change, new_ticket))]
 
