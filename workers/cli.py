@@ -63,6 +63,21 @@ def config_apply(files: tuple[Path, ...]) -> None:
         click.echo(f"{document.account_id} version {document.version}: published")
 
 
+@main.group()
+def topics() -> None:
+    """Broker topics."""
+
+
+@topics.command("ensure")
+def topics_ensure() -> None:
+    """Create every ticketflow topic that is missing (idempotent)."""
+    from workers.topics import PARTITIONS, ensure_topics
+
+    settings = Settings.from_env()
+    ensure_topics(settings)
+    click.echo(f"{len(PARTITIONS)} topics present with prefix {settings.topic_prefix!r}")
+
+
 @main.command()
 @click.argument("kind", type=click.Choice(["ingest", "router"]))
 def worker(kind: str) -> None:

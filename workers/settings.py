@@ -8,6 +8,21 @@ from typing import Literal
 
 import msgspec
 
+_PLAIN_VARIABLES = (
+    ("topic_prefix", "TICKETFLOW_TOPIC_PREFIX"),
+    ("redis_prefix", "TICKETFLOW_REDIS_PREFIX"),
+    ("group_prefix", "TICKETFLOW_GROUP_PREFIX"),
+    ("profile", "TICKETFLOW_PROFILE"),
+    ("batch_size", "TICKETFLOW_BATCH_SIZE"),
+    ("batch_wait_ms", "TICKETFLOW_BATCH_WAIT_MS"),
+    ("fetch_max_wait_ms", "TICKETFLOW_FETCH_MAX_WAIT_MS"),
+    ("http_port", "TICKETFLOW_HTTP_PORT"),
+    ("clock", "TICKETFLOW_CLOCK"),
+)
+VARIABLES = frozenset({"TICKETFLOW_KAFKA", "TICKETFLOW_REDIS",
+                       *(var for _, var in _PLAIN_VARIABLES)})
+"""Every environment variable a worker reads (deploy manifests may set only these)."""
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where the broker and Redis are, and how this process names things in them."""
@@ -38,17 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             values["kafka_bootstrap"] = kafka_bootstrap_from_url(env["TICKETFLOW_KAFKA"])
         if "TICKETFLOW_REDIS" in env:
             values["redis_url"] = env["TICKETFLOW_REDIS"]
-        for field, var in (
-            ("topic_prefix", "TICKETFLOW_TOPIC_PREFIX"),
-            ("redis_prefix", "TICKETFLOW_REDIS_PREFIX"),
-            ("group_prefix", "TICKETFLOW_GROUP_PREFIX"),
-            ("profile", "TICKETFLOW_PROFILE"),
-            ("batch_size", "TICKETFLOW_BATCH_SIZE"),
-            ("batch_wait_ms", "TICKETFLOW_BATCH_WAIT_MS"),
-            ("fetch_max_wait_ms", "TICKETFLOW_FETCH_MAX_WAIT_MS"),
-            ("http_port", "TICKETFLOW_HTTP_PORT"),
-            ("clock", "TICKETFLOW_CLOCK"),
-        ):
+        for field, var in _PLAIN_VARIABLES:
             if var in env:
                 values[field] = env[var]
         try:

@@ -1,0 +1,90 @@
+"""X3: deploy/ runs the same workers on Apache Kafka + Redis, configured only by
+environment variables; these checks keep the manifests in step with the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workers.settings import VARIABLES, Settings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+KINDS = ("ingest", "router", "closer", "handoff")
+
+
+def documents(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def k8s() -> list[dict]:
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    return [d for name in kustomization["resources"] for d in documents(DEPLOY / "k8s" / name)]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())["resources"])
+    present = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+def test_configuration_is_environment_only_and_understood_by_the_workers() -> None:
+    [config] = [d for d in k8s() if d["kind"] == "ConfigMap"]
+    assert set(config["data"]) <= VARIABLES
+    settings = Settings.from_env(config["data"])
+    assert settings.topic_prefix == "prod." and settings.http_port == 8080
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_worker_kind_has_a_deployment_with_probes(kind: str) -> None:
+    [deployment] = [d for d in k8s() if d["kind"] == "Deployment"
+                    and d["metadata"]["name"] == f"ticketflow-{kind}"]
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] >= 30
+    [container] = spec["containers"]
+    assert container["args"] == ["worker", kind]
+    assert "command" not in container and "volumeMounts" not in container
+    sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
+    assert "ticketflow-env" in sources
+    assert ("ticketflow-helpdesk-credentials" in sources) == (kind == "handoff")
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    [config] = [d for d in k8s() if d["kind"] == "ConfigMap"]
+    assert port == int(config["data"]["TICKETFLOW_HTTP_PORT"])
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_lag_autoscaling_targets_real_groups_and_topics() -> None:
+    [config] = [d for d in k8s() if d["kind"] == "ConfigMap"]
+    settings = Settings.from_env(config["data"])
+    deployments = {d["metadata"]["name"] for d in k8s() if d["kind"] == "Deployment"}
+    scaled = [d for d in k8s() if d["kind"] == "ScaledObject"]
+    assert scaled
+    consumed = {"ingest": "inbound.sms", "router": "tickets.events"}
+    for obj in scaled:
+        target = obj["spec"]["scaleTargetRef"]["name"]
+        kind = target.removeprefix("ticketflow-")
+        assert target in deployments
+        [trigger] = obj["spec"]["triggers"]
+        assert trigger["type"] == "kafka"
+        assert trigger["metadata"]["consumerGroup"] == settings.group(kind)
+        assert trigger["metadata"]["topic"] == settings.topic(consumed[kind])
+        assert obj["spec"]["maxReplicaCount"] <= 8  # partitions per topic
+
+
+def test_compose_runs_kraft_kafka_redis_and_every_worker() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    kafka = services["kafka"]["environment"]
+    assert "controller" in kafka["KAFKA_PROCESS_ROLES"]
+    assert "KAFKA_CONTROLLER_QUORUM_VOTERS" in kafka
+    assert "appendonly" in " ".join(services["redis"]["command"])
+    for kind in KINDS:
+        service = services[kind]
+        assert service["command"] == ["worker", kind]
+        assert set(service["environment"]) - {"ACME_ZENDESK_TOKEN"} <= VARIABLES
+        Settings.from_env({k: str(v) for k, v in service["environment"].items()})
+    assert services["topics"]["command"] == ["topics", "ensure"]
