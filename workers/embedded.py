@@ -26,6 +26,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is valid and free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, what: str,
                   timeout_s: float = 20.0) -> None:
     """Block until something accepts connections on the port, or fail with the reason."""
@@ -46,14 +60,15 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, what: str,
 class RedisServer:
     """A redis-server child process on a free port, restartable on the same port and data."""
 
-    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
+    def __init__(self, workdir: Path, appendonly: bool = False, cluster: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH (Debian package redis-server)")
         self.binary = binary
         self.workdir = workdir
         self.appendonly = appendonly
-        self.port = free_port()
+        self.cluster = cluster
+        self.port = free_cluster_port() if cluster else free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,6 +83,9 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always" if self.appendonly else "no",
         ]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file",
+                     str(self.workdir / "nodes.conf"), "--cluster-node-timeout", "2000"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      preexec_fn=die_with_parent, start_new_session=True)
         wait_for_port(self.port, self.proc, "redis-server")
@@ -86,6 +104,42 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class RedisCluster:
+    """Three redis-server masters on loopback joined into one cluster (16384 slots split)."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.nodes = [RedisServer(workdir / f"node{i}", cluster=True) for i in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        import redis
+
+        for node in self.nodes:
+            node.start()
+        clients = [redis.Redis(port=n.port) for n in self.nodes]
+        share = 16384 // len(self.nodes)
+        for i, client in enumerate(clients):
+            last = 16383 if i == len(clients) - 1 else (i + 1) * share - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)
+        for node in self.nodes[1:]:
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+        deadline = time.monotonic() + timeout_s
+        while not all(c.execute_command("CLUSTER", "INFO").decode().startswith(
+                "cluster_state:ok") for c in clients):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+        for client in clients:
+            client.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 class TansuBroker:
@@ -124,10 +178,12 @@ class TansuBroker:
 class EmbeddedStack:
     """Broker + Redis for local runs and tests; a context manager that tears both down."""
 
-    def __init__(self, topic_prefix: str = "", redis_appendonly: bool = False) -> None:
+    def __init__(self, topic_prefix: str = "", redis_appendonly: bool = False,
+                 redis_cluster: bool = False) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="ticketflow-")
         self.broker: TansuBroker | None = None
-        self.redis: RedisServer | None = None
+        self.redis: RedisServer | RedisCluster | None = None
+        self.redis_cluster = redis_cluster
         self.topic_prefix = topic_prefix
         self.redis_appendonly = redis_appendonly
         self.settings = Settings()
@@ -140,7 +196,9 @@ class EmbeddedStack:
             self.broker = TansuBroker()
             self.broker.start()
         if redis_url is None:
-            self.redis = RedisServer(Path(self._tmp.name) / "redis", self.redis_appendonly)
+            workdir = Path(self._tmp.name) / "redis"
+            self.redis = (RedisCluster(workdir) if self.redis_cluster
+                          else RedisServer(workdir, self.redis_appendonly))
             self.redis.start()
         self.settings = Settings(
             kafka_bootstrap=kafka_bootstrap_from_url(kafka) if kafka else self.broker.bootstrap,  # type: ignore[union-attr]

@@ -6,6 +6,7 @@ an account's keys share one Redis Cluster slot and one Lua script can touch them
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,58 @@ def ticket_key(settings: Settings, account_id: str, ticket_id: str) -> str:
 def load_script(client: Any, path: Path) -> Any:
     """Register a Lua script kept in a `.lua` file next to the code that calls it."""
     return client.register_script(path.read_text())
+
+
+class OrderedCalls:
+    """Redis calls that must run in the order given, in as few round trips as possible.
+
+    On a single server they share one pipeline. redis-py refuses EVALSHA inside a cluster
+    pipeline, so on a cluster each account's calls run one after another (their order is
+    what matters) while different accounts run concurrently.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._calls: list[tuple[str, Any, tuple[Any, ...], dict[str, Any]]] = []
+
+    def script(self, script: Any, keys: list[str], args: list[str]) -> None:
+        self._calls.append((keys[0], script, (), {"keys": keys, "args": args}))
+
+    def command(self, name: str, key: str, *args: Any) -> None:
+        self._calls.append((key, name, (key, *args), {}))
+
+    async def execute(self) -> list[Any]:
+        if not self._calls:
+            return []
+        if isinstance(self._client, RedisCluster):
+            return await self._execute_on_cluster()
+        pipe = self._client.pipeline(transaction=False)
+        for _, target, args, kwargs in self._calls:
+            if isinstance(target, str):
+                getattr(pipe, target)(*args)
+            else:
+                await target(client=pipe, **kwargs)
+        return await pipe.execute()
+
+    async def _execute_on_cluster(self) -> list[Any]:
+        results: list[Any] = [None] * len(self._calls)
+        groups: dict[str, list[int]] = {}
+        for i, (key, *_rest) in enumerate(self._calls):
+            groups.setdefault(_hash_tag(key), []).append(i)
+
+        async def run(indexes: list[int]) -> None:
+            for i in indexes:
+                _, target, args, kwargs = self._calls[i]
+                if isinstance(target, str):
+                    results[i] = await getattr(self._client, target)(*args)
+                else:
+                    results[i] = await target(**kwargs)
+
+        await asyncio.gather(*(run(ix) for ix in groups.values()))
+        return results
+
+
+def _hash_tag(key: str) -> str:
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1:end] if start != -1 and end > start + 1 else key

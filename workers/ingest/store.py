@@ -9,7 +9,7 @@ import msgspec
 
 from workers.ingest.threading import ThreadingPlan, ThreadOutcome
 from workers.settings import Settings
-from workers.store import account_base, load_script, ticket_key
+from workers.store import OrderedCalls, account_base, load_script, ticket_key
 
 SEEN_TTL_SECONDS = 30 * 86400
 """Dedup marks outlive any realistic redelivery or provider retry window."""
@@ -26,14 +26,14 @@ class IngestStore:
         self._script = load_script(client, Path(__file__).with_name("ingest.lua"))
 
     async def thread_messages(self, plans: list[ThreadingPlan]) -> list[ThreadOutcome]:
-        """Apply every plan in order (pipelined; Redis runs the scripts one after another)."""
+        """Apply every plan in order, in one round trip where the server allows."""
         if not plans:
             return []
-        pipe = self._client.pipeline(transaction=False)
+        calls = OrderedCalls(self._client)
         for plan in plans:
-            await self._script(keys=[account_base(self._settings, plan.account_id)],
-                               args=_script_args(plan), client=pipe)
-        raw = await pipe.execute()
+            calls.script(self._script, [account_base(self._settings, plan.account_id)],
+                         _script_args(plan))
+        raw = await calls.execute()
         return [_outcome_decoder.decode(r) for r in raw]
 
     async def open_ticket_of_session(self, account_id: str, session_id: str) -> str | None:

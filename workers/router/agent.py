@@ -46,7 +46,7 @@ from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
 from workers.router.store import MISSING, RouterStore, decode_entry
 from workers.settings import Settings
-from workers.store import connect
+from workers.store import OrderedCalls, connect
 from workers.tickets import TicketStore
 
 log = logging.getLogger(__name__)
@@ -105,19 +105,19 @@ class RouterHandler:
         if not run:
             return []
         now = await self.clock.now()
-        pipe = self.store.client.pipeline(transaction=False)
+        calls = OrderedCalls(self.store.client)
         for account, ev in run:
             if isinstance(ev, TicketCreated):
                 facts = TicketFacts(channel=ev.channel, tags=tuple(ev.tags),
                                     segments=tuple(ev.segments), subject=ev.subject or "",
                                     body=ev.body or "")
                 plan = plan_new_ticket(account, facts, is_open(account.business_hours, now))
-                await self.store.queue_route_new(pipe, account, ev.ticket_id, plan,
-                                                 event_id("ticket.assigned", ev.event_id), now)
+                self.store.queue_route_new(calls, account, ev.ticket_id, plan,
+                                           event_id("ticket.assigned", ev.event_id), now)
             else:
-                self.store.queue_ticket_read(pipe, account.account_id, ev.ticket_id)
+                self.store.queue_ticket_read(calls, account.account_id, ev.ticket_id)
         out: list[Outgoing] = []
-        for (account, ev), result in zip(run, await pipe.execute(), strict=True):
+        for (account, ev), result in zip(run, await calls.execute(), strict=True):
             if isinstance(ev, TicketCreated):
                 out += self._changed(account, decode_entry(result), new_ticket=True)
             elif result[0] and result[1] != ev.message_id:

@@ -13,7 +13,7 @@ from schemas.events import TicketAssigned
 from workers.presence import online_key, presence_cutoff
 from workers.router.decide import CreationPlan
 from workers.settings import Settings
-from workers.store import account_base, ticket_key
+from workers.store import OrderedCalls, account_base, ticket_key
 
 _HERE = Path(__file__).parent
 _entry = msgspec.json.Decoder(TicketAssigned)
@@ -59,19 +59,18 @@ class RouterStore:
     def base(self, account_id: str) -> str:
         return account_base(self.settings, account_id)
 
-    async def queue_route_new(self, pipe: Any, account: AccountDocument, ticket_id: str,
-                              plan: CreationPlan, event_id: str, now: datetime) -> None:
-        """Queue the routing of a new ticket on a pipeline; `decode_entry` reads its result."""
-        await self._route_new(
-            keys=[self.base(account.account_id)],
-            args=[account.account_id, ticket_id, event_id, _rfc3339(now), plan.team_id or "",
-                  plan.agent_id or "", plan.rule_id or "", plan.mode, plan.pool,
-                  _cutoff(account, now), *plan.pool_agents], client=pipe)
+    def queue_route_new(self, calls: OrderedCalls, account: AccountDocument, ticket_id: str,
+                        plan: CreationPlan, event_id: str, now: datetime) -> None:
+        """Queue the routing of a new ticket; `decode_entry` reads its result."""
+        calls.script(self._route_new, [self.base(account.account_id)],
+                     [account.account_id, ticket_id, event_id, _rfc3339(now),
+                      plan.team_id or "", plan.agent_id or "", plan.rule_id or "", plan.mode,
+                      plan.pool, _cutoff(account, now), *plan.pool_agents])
 
-    def queue_ticket_read(self, pipe: Any, account_id: str, ticket_id: str) -> None:
+    def queue_ticket_read(self, calls: OrderedCalls, account_id: str, ticket_id: str) -> None:
         """Queue the read of who holds a ticket and which message opened it."""
-        pipe.hmget(ticket_key(self.settings, account_id, ticket_id), "agent_id",
-                   "opening_message_id")
+        calls.command("hmget", ticket_key(self.settings, account_id, ticket_id), "agent_id",
+                      "opening_message_id")
 
     async def assign(self, account: AccountDocument, ticket_id: str, *, mark: str, mode: str,
                      actor: str | None, method: str, team_id: str | None, agent_id: str | None,
@@ -107,10 +106,10 @@ class RouterStore:
         return outcome
 
     async def backlog_sizes(self, account: AccountDocument, pools: list[str]) -> dict[str, int]:
-        pipe = self.client.pipeline(transaction=False)
+        calls = OrderedCalls(self.client)
         for pool in pools:
-            pipe.zcard(f"{self.base(account.account_id)}:backlog:{pool}")
-        return dict(zip(pools, await pipe.execute(), strict=True))
+            calls.command("zcard", f"{self.base(account.account_id)}:backlog:{pool}")
+        return dict(zip(pools, await calls.execute(), strict=True))
 
     async def set_presence(self, account_id: str, agent_id: str, status: str,
                            seen_at: datetime) -> None:

@@ -9,7 +9,7 @@ import msgspec
 
 from schemas.events import TicketAssigned
 from workers.settings import Settings
-from workers.store import account_base, ticket_key
+from workers.store import OrderedCalls, account_base, ticket_key
 
 View = Literal["all", "mine", "unassigned"]
 _history = msgspec.json.Decoder(TicketAssigned)
@@ -61,10 +61,10 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
     for status in statuses:
         ids += await client.zrange(f"{base}:status:{status}", 0, -1, withscores=True)
     ids.sort(key=lambda pair: pair[1])
-    pipe = client.pipeline(transaction=False)
+    calls = OrderedCalls(client)
     for ticket_id, _ in ids:
-        pipe.hgetall(ticket_key(settings, account_id, ticket_id))
-    rows = [_row(fields) for fields in await pipe.execute() if fields]
+        calls.command("hgetall", ticket_key(settings, account_id, ticket_id))
+    rows = [_row(fields) for fields in await calls.execute() if fields]
     return [r for r in rows
             if (view != "mine" or r.agent_id == agent_id)
             and (view != "unassigned" or r.agent_id is None)
