@@ -63,10 +63,13 @@ def config_apply(files: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["ingest"]))
+@click.argument("kind", type=click.Choice(["ingest", "closer"]))
 def worker(kind: str) -> None:
     """Run one replica of a worker kind (settings from TICKETFLOW_* variables)."""
-    from workers.ingest.agent import run
+    if kind == "closer":
+        from workers.closer.agent import run
+    else:
+        from workers.ingest.agent import run
 
     asyncio.run(run(Settings.from_env()))
 
@@ -102,3 +105,15 @@ def bench(messages: int, replicas: int) -> None:
     from workers.bench import bench_ingest
 
     bench_ingest(messages, replicas)
+
+
+@main.command("bench-timers")
+@click.option("--timers", default=1_000_000, show_default=True,
+              help="Pending countdowns whose Redis memory is measured.")
+@click.option("--fires", default=20_000, show_default=True, help="Due countdowns to fire.")
+@click.option("--accounts", default=100, show_default=True)
+def bench_timers(timers: int, fires: int, accounts: int) -> None:
+    """Measure the closer: Redis memory of pending timers, and fires per second."""
+    from workers.closer.bench import bench_timers as run_bench
+
+    run_bench(timers, fires, accounts)
