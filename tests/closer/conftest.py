@@ -47,13 +47,16 @@ class Harness:
         return next(r.ticket_id for r in found
                     if isinstance(r, TicketMessage) and r.message_id == message_id)
 
-    def agent_replied(self, ticket_id: str, at: datetime, version: int | None = None) -> None:
-        """Publish `countdown.start` as the router does for the first agent/AI reply."""
+    def agent_replied(self, ticket_id: str, at: datetime, version: int | None = None,
+                      account_id: str = "acme", partition: int | None = None) -> None:
+        """Publish `countdown.start` as the router does for the first agent/AI reply, with
+        the ticket's current activity version unless told otherwise."""
         if version is None:
-            version = int(self.p.ticket(ticket_id)["version"])
+            version = int(self.p.ticket(ticket_id, account_id)["version"])
         self.p.publish("timers", ticket_id, CountdownStart(
             event_id=event_id("countdown.start", ticket_id, version, at.isoformat()),
-            account_id="acme", ticket_id=ticket_id, version=version, started_at=at))
+            account_id=account_id, ticket_id=ticket_id, version=version, started_at=at),
+            partition=partition)
 
     def wait_redis(self, predicate: Callable[[], bool], what: str,
                    timeout_s: float = 30.0) -> None:
