@@ -31,14 +31,17 @@ def apply_auto_close(harness: Harness, closer: WorkerProcess, acme: AccountDocum
 
 
 def test_disabled_account_closes_nothing_until_turned_on(
-        harness: Harness, closer: WorkerProcess, acme: AccountDocument) -> None:
+        harness: Harness, workers: tuple[WorkerProcess, WorkerProcess],
+        acme: AccountDocument) -> None:
+    ingest, closer = workers
     apply_auto_close(harness, closer, acme, 2, enabled=False, days=2)
     ticket = new_ticket(harness, "+15550003001")
     harness.agent_replied(ticket, at(60))
     harness.wait_countdown(ticket)
     beta = msgspec.structs.replace(acme, account_id="beta", version=1)
     publish_accounts(harness.p.settings, [beta])
-    closer.wait_for_log(r"account beta version 1 loaded")
+    for worker in (ingest, closer):  # ingest refuses messages of accounts it does not know
+        worker.wait_for_log(r"account beta version 1 loaded")
     marker = sms(account_id="beta", from_number="+15550003002")
     harness.p.publish("inbound.sms", marker.from_number, marker)
     beta_ticket = harness.message_ticket(marker.message_id)
