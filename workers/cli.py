@@ -79,7 +79,7 @@ def topics_ensure() -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["ingest", "router"]))
+@click.argument("kind", type=click.Choice(["ingest", "router", "closer", "handoff"]))
 def worker(kind: str) -> None:
     """Run one replica of a worker kind (settings from TICKETFLOW_* variables)."""
     import importlib
@@ -260,3 +260,15 @@ def transfer(ticket_id: str, account: str, actor: str, team: str) -> None:
         command_id=str(uuid.uuid4()), account_id=account, actor_id=actor, at=_now(),
         ticket_id=ticket_id, team_id=team))
     click.echo(f"transfer {ticket_id} to {team}: published")
+
+
+@main.command("bench-timers")
+@click.option("--timers", default=1_000_000, show_default=True,
+              help="Pending countdowns whose Redis memory is measured.")
+@click.option("--fires", default=20_000, show_default=True, help="Due countdowns to fire.")
+@click.option("--accounts", default=100, show_default=True)
+def bench_timers(timers: int, fires: int, accounts: int) -> None:
+    """Measure the closer: Redis memory of pending timers, and fires per second."""
+    from workers.closer.bench import bench_timers as run_bench
+
+    run_bench(timers, fires, accounts)

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from workers.lifetime import die_with_parent
 from workers.settings import Settings
 
-WORKER_KINDS = ("ingest", "router")
-"""Worker kinds that exist so far; the others arrive with their issues."""
+WORKER_KINDS = ("ingest", "router", "closer")
+"""Every worker kind, in the order `make run` starts them."""
 
 
 class WorkerProcess:

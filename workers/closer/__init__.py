@@ -1,1 +1,1 @@
-"""workers/closer: not built yet (see the open issues)."""
+"""workers/closer: close tickets whose customer went quiet (SPEC C1-C6)."""

@@ -1,0 +1,3 @@
+from workers.closer.agent import main
+
+main()
