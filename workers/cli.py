@@ -63,12 +63,53 @@ def config_apply(files: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["ingest"]))
+@click.argument("kind", type=click.Choice(["ingest", "handoff"]))
 def worker(kind: str) -> None:
     """Run one replica of a worker kind (settings from TICKETFLOW_* variables)."""
+    if kind == "handoff":
+        import os
+
+        from workers.handoff.agent import run as run_handoff
+
+        asyncio.run(run_handoff(Settings.from_env(), dict(os.environ)))
+        return
     from workers.ingest.agent import run
 
     asyncio.run(run(Settings.from_env()))
+
+
+@main.group()
+def handoff() -> None:
+    """AI-agent handoff to humans (H7, H8)."""
+
+
+@handoff.command("verify")
+@click.option("--account", "account_id", required=True)
+def handoff_verify(account_id: str) -> None:
+    """Check the account's helpdesk credentials against the helpdesk's identity endpoint."""
+    import os
+
+    from workers.handoff.verify import verify_account
+
+    ok, message = asyncio.run(verify_account(Settings.from_env(), account_id,
+                                             dict(os.environ)))
+    click.echo(f"{account_id}: {message}", err=not ok)
+    if not ok:
+        sys.exit(1)
+
+
+@handoff.command("stats")
+@click.option("--account", "account_id", required=True)
+def handoff_stats(account_id: str) -> None:
+    """AI conversations resolved by the AI versus routed to the team (H8)."""
+    from workers.handoff.verify import conversation_stats
+
+    ends = asyncio.run(conversation_stats(Settings.from_env(), account_id))
+    total = sum(ends.values())
+    rate = f"{100 * ends['resolved'] / total:.1f}%" if total else "n/a"
+    click.echo(f"{account_id}: resolved {ends['resolved']}, routed {ends['routed']}, "
+               f"message {ends['message']}, failed {ends['failed']} "
+               f"(of {total} conversations; resolution rate {rate})")
 
 
 @main.command()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from workers.lifetime import die_with_parent
 from workers.settings import Settings
 
-WORKER_KINDS = ("ingest",)
+WORKER_KINDS = ("ingest", "handoff")
 """Worker kinds that exist so far; the others arrive with their issues."""
 
 
