@@ -75,6 +75,7 @@ class FakeHelpdesk:
 
     def stop(self) -> None:
         async def shutdown() -> None:
+            self._closing.set()  # held and hanging answers end now
             if self._runner is not None:
                 await self._runner.cleanup()
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
@@ -107,6 +108,7 @@ class FakeHelpdesk:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._closing = asyncio.Event()
         app = web.Application()
         if self.kind == "zendesk":
             app.router.add_post("/api/v2/tickets", self._create)
@@ -207,7 +209,7 @@ class FakeHelpdesk:
         if behaviour in ("500", "401", "422"):
             return web.json_response({"error": f"scripted {behaviour}"}, status=int(behaviour))
         if behaviour == "hang":
-            await asyncio.sleep(3600)
+            await self._closing.wait()
         problem = self._shape_error(body, request)
         if problem is not None:
             return web.json_response({"error": "RecordInvalid", "description": problem},
@@ -225,7 +227,7 @@ class FakeHelpdesk:
         if behaviour == "create_then_500":
             return web.json_response({"error": "upstream"}, status=500)
         if behaviour == "create_then_hold":
-            await asyncio.sleep(3600)
+            await self._closing.wait()
         if self.kind == "zendesk":
             headers = {"x-zendesk-idempotency-lookup": "hit" if replay else "miss"}
             return web.json_response({"ticket": {"id": ticket.id, "external_id": external_id}},
