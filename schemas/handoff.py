@@ -30,7 +30,14 @@ class TranscriptLine(Wire):
 
 
 class HandoffRequest(Wire):
-    """Escalate an AI conversation to humans (H1; key: conversation id)."""
+    """Escalate an AI conversation to humans (H1; key: conversation id).
+
+    Optional additions to CONTRACT: `shop_number` / `shop_email` name the account's side
+    of an SMS or email conversation, which the `internal` method needs to thread it like
+    any inbound message; `outcome: "resolved"` lets the AI agent report a conversation it
+    ended without a human, so resolved and routed conversations are counted together (H8).
+    A `resolved` report makes no handoff and publishes no result.
+    """
 
     handoff_id: Id
     account_id: AccountId
@@ -40,6 +47,9 @@ class HandoffRequest(Wire):
     requested_at: Timestamp
     visitor: HandoffVisitor = HandoffVisitor()
     consent: bool | None = None
+    shop_number: Phone | None = None
+    shop_email: Email | None = None
+    outcome: Literal["handoff", "resolved"] = "handoff"
 
 
 class HandoffResult(Wire):
@@ -54,3 +64,6 @@ class HandoffResult(Wire):
     external_ticket_id: str | None = None
     visitor_notice: str | None = None
     error: str | None = None
+    # Optional addition: for `internal`, the inbound message id the transcript entered
+    # our pipeline with (ingest threads it; tickets.events name it in `ticket.message`).
+    inbound_message_id: Id | None = None

@@ -82,10 +82,52 @@ def topics_ensure() -> None:
 @click.argument("kind", type=click.Choice(["ingest", "router", "closer", "handoff"]))
 def worker(kind: str) -> None:
     """Run one replica of a worker kind (settings from TICKETFLOW_* variables)."""
+    if kind == "handoff":
+        import os
+
+        from workers.handoff.agent import run as run_handoff
+
+        # Helpdesk secrets are read from the environment by the names accounts give.
+        asyncio.run(run_handoff(Settings.from_env(), dict(os.environ)))
+        return
     import importlib
 
     run = importlib.import_module(f"workers.{kind}.agent").run
     asyncio.run(run(Settings.from_env()))
+
+
+@main.group()
+def handoff() -> None:
+    """AI-agent handoff to humans (H7, H8)."""
+
+
+@handoff.command("verify")
+@click.option("--account", "account_id", required=True)
+def handoff_verify(account_id: str) -> None:
+    """Check the account's helpdesk credentials against the helpdesk's identity endpoint."""
+    import os
+
+    from workers.handoff.verify import verify_account
+
+    ok, message = asyncio.run(verify_account(Settings.from_env(), account_id,
+                                             dict(os.environ)))
+    click.echo(f"{account_id}: {message}", err=not ok)
+    if not ok:
+        sys.exit(1)
+
+
+@handoff.command("stats")
+@click.option("--account", "account_id", required=True)
+def handoff_stats(account_id: str) -> None:
+    """AI conversations resolved by the AI versus routed to the team (H8)."""
+    from workers.handoff.verify import conversation_stats
+
+    ends = asyncio.run(conversation_stats(Settings.from_env(), account_id))
+    total = sum(ends.values())
+    rate = f"{100 * ends['resolved'] / total:.1f}%" if total else "n/a"
+    click.echo(f"{account_id}: resolved {ends['resolved']}, routed {ends['routed']}, "
+               f"message {ends['message']}, failed {ends['failed']} "
+               f"(of {total} conversations; resolution rate {rate})")
 
 
 @main.command()

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from workers.lifetime import die_with_parent
 from workers.settings import Settings
 
-WORKER_KINDS = ("ingest", "router", "closer")
-"""Every worker kind, in the order `make run` starts them."""
+WORKER_KINDS = ("ingest", "router", "closer", "handoff")
 
 
 class WorkerProcess:

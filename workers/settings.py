@@ -18,6 +18,12 @@ _PLAIN_VARIABLES = (
     ("fetch_max_wait_ms", "TICKETFLOW_FETCH_MAX_WAIT_MS"),
     ("http_port", "TICKETFLOW_HTTP_PORT"),
     ("clock", "TICKETFLOW_CLOCK"),
+    ("handoff_max_attempts", "TICKETFLOW_HANDOFF_MAX_ATTEMPTS"),
+    ("handoff_backoff_base_s", "TICKETFLOW_HANDOFF_BACKOFF_BASE_S"),
+    ("handoff_backoff_max_s", "TICKETFLOW_HANDOFF_BACKOFF_MAX_S"),
+    ("handoff_http_timeout_s", "TICKETFLOW_HANDOFF_HTTP_TIMEOUT_S"),
+    ("handoff_budget_s", "TICKETFLOW_HANDOFF_BUDGET_S"),
+    ("handoff_lease_s", "TICKETFLOW_HANDOFF_LEASE_S"),
 )
 VARIABLES = frozenset({"TICKETFLOW_KAFKA", "TICKETFLOW_REDIS",
                        *(var for _, var in _PLAIN_VARIABLES)})
@@ -43,6 +49,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_port: int | None = None
     # `redis`: "now" comes from a Redis key the tests control (workers/clock.py).
     clock: Literal["system", "redis"] = "system"
+    # Handoff retries (H6). The budget bounds how long one batch may spend on a helpdesk,
+    # so the consumer polls again well within the group's max poll interval.
+    handoff_max_attempts: int = 5
+    handoff_backoff_base_s: float = 0.5
+    handoff_backoff_max_s: float = 30.0
+    handoff_http_timeout_s: float = 10.0
+    handoff_budget_s: float = 120.0
+    handoff_lease_s: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +96,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "TICKETFLOW_BATCH_WAIT_MS": str(self.batch_wait_ms),
             "TICKETFLOW_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),
             "TICKETFLOW_CLOCK": self.clock,
+            "TICKETFLOW_HANDOFF_MAX_ATTEMPTS": str(self.handoff_max_attempts),
+            "TICKETFLOW_HANDOFF_BACKOFF_BASE_S": repr(self.handoff_backoff_base_s),
+            "TICKETFLOW_HANDOFF_BACKOFF_MAX_S": repr(self.handoff_backoff_max_s),
+            "TICKETFLOW_HANDOFF_HTTP_TIMEOUT_S": repr(self.handoff_http_timeout_s),
+            "TICKETFLOW_HANDOFF_BUDGET_S": repr(self.handoff_budget_s),
+            "TICKETFLOW_HANDOFF_LEASE_S": repr(self.handoff_lease_s),
         }
         if self.http_port is not None:
             env["TICKETFLOW_HTTP_PORT"] = str(self.http_port)

@@ -1,0 +1,3 @@
+from workers.handoff.agent import main
+
+main()
