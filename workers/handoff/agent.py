@@ -255,7 +255,6 @@ async def run(settings: Settings, env: Mapping[str, str]) -> None:
     """Run one handoff replica until SIGTERM; `env` holds the helpdesk secrets by name."""
     client: Any = connect(settings)
     registry = AccountRegistry(settings)
-    metrics.serve_metrics(settings.http_port)
     async with aiohttp.ClientSession() as session:
         handler = HandoffHandler(settings, HandoffStore(settings, client), registry, client,
                                  make_clock(settings.clock, client, settings.redis_prefix),

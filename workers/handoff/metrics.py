@@ -1,25 +1,22 @@
-"""Prometheus metrics of the handoff worker (X4, H8)."""
+"""Prometheus metrics of the handoff worker (X4, H8), on the process-wide registry that the
+consume loop serves at /metrics."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Gauge
 
-OUTCOMES = Counter("ticketflow_handoff_outcomes_total",
-                   "Handoff requests by outcome (replays of a recorded outcome not counted)",
-                   ["account", "target", "status"])
+from workers.metrics import HANDOFF_OUTCOMES as OUTCOMES
+from workers.metrics import REGISTRY
+
 CONVERSATIONS = Gauge("ticketflow_ai_conversations",
                       "AI conversations per end class: resolved by the AI, custom message, "
                       "failed handoff, routed to the team (H8; shared across replicas)",
-                      ["account", "ended"])
+                      ["account", "ended"], registry=REGISTRY)
 HELPDESK_SECONDS = Gauge("ticketflow_handoff_last_seconds",
                          "Duration of the last helpdesk handoff, retries included",
-                         ["account", "target"])
+                         ["account", "target"], registry=REGISTRY)
 
-
-def serve_metrics(port: int | None) -> None:
-    """Expose /metrics when a port is configured."""
-    if port is not None:
-        start_http_server(port, addr="0.0.0.0")
+__all__ = ["CONVERSATIONS", "HELPDESK_SECONDS", "OUTCOMES", "record_ends"]
 
 
 def record_ends(account_id: str, ends: dict[str, int]) -> None:
