@@ -48,9 +48,9 @@ def test_sigkill_mid_stream_loses_nothing_and_creates_nothing_twice(
         pipeline: Pipeline, ingest: WorkerProcess) -> None:
     customers, per_customer = 300, 10
     records, thread_of = conversation_stream(customers, per_customer)
-    producer = threading.Thread(target=pipeline.publish_many, args=(records,))
+    # Paced over ~3 s, so the kill at a third lands while the rest is still arriving.
+    producer = threading.Thread(target=pipeline.publish_many, args=(records, 1000.0))
     producer.start()
-    # Kill once a third of the messages are threaded, while the rest are still arriving.
     pipeline.events.wait_for(
         lambda rs: sum(isinstance(r, TicketMessage) for r in rs) >= len(records) // 3,
         what="a third of the stream threaded")
@@ -92,7 +92,7 @@ def test_sigkill_mid_stream_loses_nothing_and_creates_nothing_twice(
 def test_sigterm_drains_commits_and_exits_cleanly(pipeline: Pipeline,
                                                  ingest: WorkerProcess) -> None:
     records, thread_of = conversation_stream(300, 10)
-    producer = threading.Thread(target=pipeline.publish_many, args=(records,))
+    producer = threading.Thread(target=pipeline.publish_many, args=(records, 1000.0))
     producer.start()
     pipeline.events.wait_for(lambda rs: sum(isinstance(r, TicketMessage) for r in rs) >= 300)
     assert ingest.sigterm() == 0
