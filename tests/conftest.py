@@ -60,7 +60,7 @@ def pipeline(settings: Settings, acme: AccountDocument) -> Iterator[Pipeline]:
         yield p
 
 
-WORKER_FIXTURES = ("ingest", "router")
+WORKER_FIXTURES = ("ingest", "router", "closer", "handoff")
 READY = r"partitions assigned: [1-9]"
 
 
@@ -72,8 +72,8 @@ def _workers(request: pytest.FixtureRequest,
     started: dict[str, WorkerProcess] = {}
     for kind in WORKER_FIXTURES:
         if kind in request.fixturenames:
-            settings = (request.getfixturevalue("router_settings") if kind == "router"
-                        else pipeline.settings)
+            settings = (pipeline.settings if kind == "ingest"
+                        else request.getfixturevalue("router_settings"))
             started[kind] = WorkerProcess(kind, settings).start()
     yield started
     for worker in started.values():
@@ -121,6 +121,20 @@ def router(_workers: dict[str, WorkerProcess]) -> WorkerProcess:
     """One router replica on the controlled clock, joined to its group."""
     _workers["router"].wait_for_log(READY)
     return _workers["router"]
+
+
+@pytest.fixture
+def closer(_workers: dict[str, WorkerProcess]) -> WorkerProcess:
+    """One closer replica on the controlled clock, joined to its group."""
+    _workers["closer"].wait_for_log(READY)
+    return _workers["closer"]
+
+
+@pytest.fixture
+def handoff(_workers: dict[str, WorkerProcess]) -> WorkerProcess:
+    """One handoff replica on the controlled clock, joined to its group."""
+    _workers["handoff"].wait_for_log(READY)
+    return _workers["handoff"]
 
 
 @pytest.fixture
