@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from schemas.config import AccountDocument, load_account_yaml
-from tests.pipeline import Pipeline
+from tests.pipeline import Pipeline, sync_redis
 from workers.config_publish import publish_accounts
 from workers.embedded import EmbeddedStack
 from workers.processes import WorkerProcess
@@ -27,7 +27,8 @@ _ids = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def _stack() -> Iterator[EmbeddedStack]:
-    stack = EmbeddedStack()
+    # TICKETFLOW_TEST_REDIS=cluster runs the whole suite on a 3-master Redis Cluster.
+    stack = EmbeddedStack(redis_cluster=os.environ.get("TICKETFLOW_TEST_REDIS") == "cluster")
     stack.start()
     try:
         yield stack
@@ -92,7 +93,7 @@ class ClockControl:
 
     def __init__(self, settings: Settings) -> None:
         self.key = f"{settings.redis_prefix}:clock"
-        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis = sync_redis(settings.redis_url)
 
     def set(self, instant: datetime) -> None:
         self.redis.set(self.key, repr(instant.timestamp()))
@@ -139,6 +140,6 @@ def handoff(_workers: dict[str, WorkerProcess]) -> WorkerProcess:
 
 @pytest.fixture
 def rds(settings: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = sync_redis(settings.redis_url)
     yield client
     client.close()

@@ -19,6 +19,14 @@ from workers.settings import Settings
 from workers.store import account_base
 
 
+def sync_redis(url: str) -> Any:
+    """A test-side Redis client for a plain server or (`redis+cluster://`) a cluster."""
+    if url.startswith("redis+cluster://"):
+        return redis.RedisCluster.from_url("redis://" + url[len("redis+cluster://"):],
+                                           decode_responses=True)
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
 class Tail:
     """Every record of one output topic since its beginning, decoded."""
 
@@ -77,7 +85,7 @@ class Pipeline:
         self.producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                       enable_idempotence=False, linger_ms=2,
                                       max_request_size=4_194_304)
-        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis = sync_redis(settings.redis_url)
         self._tails: dict[str, Tail] = {}
 
     def tail(self, topic: str) -> Tail:

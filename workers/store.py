@@ -26,6 +26,16 @@ def connect(settings: Settings) -> Any:
                              socket_connect_timeout=5)
 
 
+def connect_pubsub(settings: Settings) -> Any:
+    """A client for pub/sub. On a cluster, classic pub/sub messages reach every node, so a
+    plain connection to the seed node hears them all (redis-py's async cluster client has
+    no pub/sub)."""
+    url = settings.redis_url
+    if url.startswith("redis+cluster://"):
+        url = "redis://" + url[len("redis+cluster://"):]
+    return aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+
+
 def account_base(settings: Settings, account_id: str) -> str:
     """The prefix of every key of one account: `tf:{acme}`."""
     return f"{settings.redis_prefix}:{{{account_id}}}"

@@ -15,13 +15,13 @@ from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import inactivity_period
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
-from workers.closer.wakeups import Wakeups
 from workers.closer.watched_accounts import WatchedAccounts
 from workers.consumer import ConsumerLoop, Decoded, Outgoing, is_transient
 from workers.kafka import make_producer
 from workers.logs import configure_logging
 from workers.settings import Settings
-from workers.store import connect
+from workers.store import connect, connect_pubsub
+from workers.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ async def run(settings: Settings) -> None:
     channels = [index.wake_channel]
     if isinstance(clock, ControlledClock):
         channels.append(clock.key)
-    wakeups = Wakeups(client, channels)
+    listener: Any = connect_pubsub(settings)
+    wakeups = Wakeups(listener, channels)
     registry = WatchedAccounts(settings)
     publisher = EventPublisher(settings)
     fire = FireLoop(store, index, registry, clock, wakeups, publisher)
@@ -135,6 +136,7 @@ async def run(settings: Settings) -> None:
         await publisher.producer.stop()
         await registry.stop()
         await client.aclose()
+        await listener.aclose()
 
 
 def main() -> None:

@@ -26,11 +26,11 @@ from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import Countdown
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
-from workers.closer.wakeups import Wakeups
 from workers.embedded import EmbeddedStack, RedisServer
 from workers.ids import ticket_id_for
 from workers.settings import Settings
 from workers.store import account_base, connect
+from workers.wakeups import Wakeups
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 CHUNK = 10_000

@@ -28,7 +28,7 @@ from schemas.events import (
 from schemas.internal import CountdownStart
 from workers.accounts import AccountRegistry
 from workers.business_hours import is_open
-from workers.clock import Clock, make_clock
+from workers.clock import Clock, ControlledClock, make_clock
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.deadletter import dead_letter
 from workers.ids import event_id
@@ -46,8 +46,9 @@ from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
 from workers.router.store import MISSING, RouterStore, decode_entry
 from workers.settings import Settings
-from workers.store import OrderedCalls, connect
+from workers.store import OrderedCalls, connect, connect_pubsub
 from workers.tickets import TicketStore
+from workers.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 _strings = msgspec.json.Decoder(list[str])
@@ -321,8 +322,11 @@ async def run(settings: Settings) -> None:
     store = RouterStore(settings, client)
     handler = RouterHandler(store, TicketStore(settings, client), registry, clock)
 
+    listener: Any = connect_pubsub(settings)
+    wakeups = Wakeups(listener, [clock.key] if isinstance(clock, ControlledClock) else [])
+
     async def openings(loop: ConsumerLoop) -> None:
-        await sweep_openings(store, registry, clock, loop.publish, handler._changed)
+        await sweep_openings(store, registry, clock, wakeups, loop.publish, handler._changed)
 
     loop = ConsumerLoop(settings, handler, registry, background=[openings])
     loop.install_signal_handlers()
@@ -330,6 +334,7 @@ async def run(settings: Settings) -> None:
         await loop.run()
     finally:
         await client.aclose()
+        await listener.aclose()
 
 
 def main() -> None:

@@ -6,17 +6,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
 from workers.accounts import AccountRegistry
 from workers.business_hours import current_opening, next_opening
-from workers.clock import Clock, ControlledClock
+from workers.clock import Clock
 from workers.consumer import Outgoing
 from workers.ids import event_id
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
 from workers.router.store import RouterStore
+from workers.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,15 @@ def _pools(account: AccountDocument) -> list[str]:
 
 
 async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: Clock,
-                         publish: Callable[[list[Outgoing]], Awaitable[None]],
+                         wakeups: Wakeups, publish: Callable[[list[Outgoing]], Awaitable[None]],
                          changed: Callable[..., list[Outgoing]]) -> None:
     """Each time an account's hours begin, drain its backlogs (every replica runs this; the
     drain mark names the opening, so only the first replica assigns)."""
     handled: dict[str, datetime] = {}
-    waker = _ClockWaker(clock)
+    await wakeups.start()
     while True:
         try:
+            wakeups.clear()
             now = await clock.now()
             wake_at = now + MAX_IDLE
             for account in registry.all():
@@ -77,34 +78,10 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
                 if changes:
                     log.info("hours began for %s: %d waiting tickets assigned",
                              account.account_id, len(changes))
-            await waker.wait_until(wake_at, now)
+            await wakeups.wait((wake_at - now).total_seconds())
         except asyncio.CancelledError:
-            await waker.close()
+            await wakeups.stop()
             raise
         except Exception:
             log.exception("opening sweep failed; retrying")
             await asyncio.sleep(1)
-
-
-class _ClockWaker:
-    """Sleeps until an instant of the worker's clock; a controlled clock wakes it early
-    whenever a test moves time (Redis pub/sub), so nothing polls."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._pubsub: Any = None
-
-    async def wait_until(self, instant: datetime, now: datetime) -> None:
-        seconds = max(0.0, (instant - now).total_seconds())
-        if not isinstance(self._clock, ControlledClock):
-            await asyncio.sleep(min(seconds, MAX_IDLE.total_seconds()))
-            return
-        if self._pubsub is None:
-            self._pubsub = self._clock.client.pubsub()
-            await self._pubsub.subscribe(self._clock.key)
-        await self._pubsub.get_message(ignore_subscribe_messages=True,
-                                       timeout=min(seconds, MAX_IDLE.total_seconds()))
-
-    async def close(self) -> None:
-        if self._pubsub is not None:
-            await self._pubsub.aclose()

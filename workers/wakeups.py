@@ -1,5 +1,6 @@
-"""What wakes a sleeping fire loop: a newly scheduled earlier countdown, a settings change,
-or (with the controlled clock) a test moving time. Redis pub/sub, never polling.
+"""What wakes a sleeping timer loop (the closer's fires, the router's opening sweep): a
+newly scheduled earlier countdown, a settings change, or (with the controlled clock) a test
+moving time. Redis pub/sub, never polling.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class Wakeups:
 
     async def start(self) -> None:
         """Subscribe before the first look at the timers, so no wake-up falls in between."""
-        self._task = asyncio.create_task(self._listen(), name="closer-wakeups")
+        if not self._channels:  # nothing to hear: sleep for the time asked only
+            return
+        self._task = asyncio.create_task(self._listen(), name="wakeups")
         await self._subscribed.wait()
 
     async def stop(self) -> None:
@@ -70,7 +73,7 @@ class Wakeups:
                         self._event.set()
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                     OSError) as exc:
-                log.warning("closer wake-ups lost their subscription: %s", exc)
+                log.warning("wake-ups lost their subscription: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
             finally:
