@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint schemas clean
+.PHONY: run test chaos test-cluster bench lint schemas clean
 
 # Re-install only when pyproject.toml changes (idempotent bootstrap).
 $(STAMP): pyproject.toml
@@ -18,6 +18,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -m chaos
+
+# The end-to-end suite again, on a 3-master Redis Cluster started from redis-server binaries.
+test-cluster: $(STAMP)
+	TICKETFLOW_TEST_REDIS=cluster $(BIN)/python -m pytest -q -m "e2e and not chaos"
 
 bench: $(STAMP)
 	$(BIN)/ticketflow bench
