@@ -13,6 +13,9 @@ def die_with_parent() -> None:
     """`preexec_fn` for Popen: the kernel sends SIGTERM to the child when the parent dies,
     so a crashed test run or a killed `make run` leaves no broker, Redis or worker behind.
 
+    The kernel ties this to the *thread* that started the child: start children from a
+    thread that outlives them (the main thread, as `make run` and the tests do).
+
     Children also run in their own session (`start_new_session=True` at the call sites):
     Ctrl-C then reaches only the parent, which stops workers before the broker and Redis.
     """

@@ -47,6 +47,7 @@ class Chaos:
         self.workers = workers
         self.redis_server = redis_server
         self.stop = threading.Event()
+        self.finished = threading.Event()
         self.kills = 0
         self.redis_kills = 0
         self.rng = random.Random(20261123)
@@ -64,6 +65,9 @@ class Chaos:
                 self.stop.wait(1.0)
                 self.redis_server.start()  # same port, same AOF file
                 self.redis_kills += 1
+        # Children die with the *thread* that started them (PR_SET_PDEATHSIG), so this
+        # thread lives until the test has stopped everything it restarted.
+        self.finished.wait()
 
 
 @pytest.fixture
@@ -171,7 +175,6 @@ def test_replicas_survive_sigkills_and_a_redis_restart(
         while time.monotonic() < time_to_close and not chaos.stop.is_set():
             pipeline.events.poll()  # closes happen while replicas keep dying
         chaos.stop.set()
-        chaos.thread.join()
         # Past the closer's claim lease, so closes claimed by a killed replica go out.
         clock.set(T0 + timedelta(days=2, minutes=2))
         pipeline.events.wait_for(lambda rs: tickets <= {
@@ -189,6 +192,8 @@ def test_replicas_survive_sigkills_and_a_redis_restart(
         for worker in workers:
             worker.sigkill()
         pipeline.close()
+        aof_redis.stop()
+        chaos.finished.set()
 
     # every message in exactly one ticket
     ticket_of: dict[str, set[str]] = defaultdict(set)
