@@ -66,8 +66,8 @@ class OrderedCalls:
     def script(self, script: Any, keys: list[str], args: list[str]) -> None:
         self._calls.append((keys[0], script, (), {"keys": keys, "args": args}))
 
-    def command(self, name: str, key: str, *args: Any) -> None:
-        self._calls.append((key, name, (key, *args), {}))
+    def command(self, name: str, key: str, *args: Any, **kwargs: Any) -> None:
+        self._calls.append((key, name, (key, *args), kwargs))
 
     async def execute(self) -> list[Any]:
         if not self._calls:
@@ -77,7 +77,7 @@ class OrderedCalls:
         pipe = self._client.pipeline(transaction=False)
         for _, target, args, kwargs in self._calls:
             if isinstance(target, str):
-                getattr(pipe, target)(*args)
+                getattr(pipe, target)(*args, **kwargs)
             else:
                 await target(client=pipe, **kwargs)
         return await pipe.execute()
@@ -92,7 +92,7 @@ class OrderedCalls:
             for i in indexes:
                 _, target, args, kwargs = self._calls[i]
                 if isinstance(target, str):
-                    results[i] = await getattr(self._client, target)(*args)
+                    results[i] = await getattr(self._client, target)(*args, **kwargs)
                 else:
                     results[i] = await target(**kwargs)
 

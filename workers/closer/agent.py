@@ -39,20 +39,20 @@ class TimersHandler:
         self._registry = registry
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
-        pipe = self._store.pipeline()
+        calls = self._store.pipeline()
         starts: list[CountdownStart | None] = []
         for item in batch:
             record = item.value
             if isinstance(record, CountdownStart):
-                await self._store.start(pipe, record.account_id, record.ticket_id,
+                await self._store.start(calls, record.account_id, record.ticket_id,
                                         record.version, record.started_at)
             elif isinstance(record, CountdownCancel):
-                await self._store.cancel(pipe, record.account_id, record.ticket_id,
+                await self._store.cancel(calls, record.account_id, record.ticket_id,
                                          record.version)
             elif isinstance(record, CustomerTyping):
-                await self._store.typing(pipe, record.account_id, record.ticket_id, record.at)
+                await self._store.typing(calls, record.account_id, record.ticket_id, record.at)
             starts.append(record if isinstance(record, CountdownStart) else None)
-        results = await pipe.execute()
+        results = await calls.execute()
         hints: dict[str, float] = {}
         for start, started in zip(starts, results, strict=True):
             if start is None or not started:

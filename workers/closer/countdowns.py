@@ -20,7 +20,7 @@ import msgspec
 
 from workers.closer.deadline import Countdown, TicketState
 from workers.settings import Settings
-from workers.store import account_base, load_script
+from workers.store import OrderedCalls, account_base, load_script
 
 _HERE = Path(__file__).parent
 
@@ -70,25 +70,26 @@ class CountdownStore:
     def base(self, account_id: str) -> str:
         return account_base(self._settings, account_id)
 
-    def pipeline(self) -> Any:
-        """A non-transactional pipeline: Redis runs the queued scripts one after another."""
-        return self._client.pipeline(transaction=False)
+    def pipeline(self) -> OrderedCalls:
+        """Calls run in the order queued: one pipeline on a single server; on a cluster each
+        account's calls one after another (different accounts concurrently)."""
+        return OrderedCalls(self._client)
 
-    # -- activity, from the `timers` topic (pipelined by the caller) --------------------
+    # -- activity, from the `timers` topic (queued by the caller) -----------------------
 
-    async def start(self, pipe: Any, account_id: str, ticket_id: str, version: int,
+    async def start(self, calls: OrderedCalls, account_id: str, ticket_id: str, version: int,
                     started_at: datetime) -> None:
         countdown = Countdown(version, started_at)
-        await self._schedule(keys=[self.base(account_id)], client=pipe,
-                             args=[ticket_id, version, countdown.encode(),
-                                   repr(started_at.timestamp())])
+        calls.script(self._schedule, [self.base(account_id)],
+                     [ticket_id, version, countdown.encode(), repr(started_at.timestamp())])
 
-    async def cancel(self, pipe: Any, account_id: str, ticket_id: str, version: int) -> None:
-        await self._cancel(keys=[self.base(account_id)], args=[ticket_id, version], client=pipe)
+    async def cancel(self, calls: OrderedCalls, account_id: str, ticket_id: str,
+                     version: int) -> None:
+        calls.script(self._cancel, [self.base(account_id)], [ticket_id, version])
 
-    async def typing(self, pipe: Any, account_id: str, ticket_id: str, at: datetime) -> None:
-        await self._typing(keys=[self.base(account_id)], client=pipe,
-                           args=[ticket_id, repr(at.timestamp())])
+    async def typing(self, calls: OrderedCalls, account_id: str, ticket_id: str,
+                     at: datetime) -> None:
+        calls.script(self._typing, [self.base(account_id)], [ticket_id, repr(at.timestamp())])
 
     # -- firing -------------------------------------------------------------------------
 
@@ -99,11 +100,11 @@ class CountdownStore:
                                                           start=0, num=limit)
         if not ids:
             return []
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(f"{base}:countdowns", ids)
+        calls = OrderedCalls(self._client)
+        calls.command("hmget", f"{base}:countdowns", ids)
         for ticket_id in ids:
-            pipe.hmget(f"{base}:ticket:{ticket_id}", ["version", "status"])
-        stored, *tickets = await pipe.execute()
+            calls.command("hmget", f"{base}:ticket:{ticket_id}", ["version", "status"])
+        stored, *tickets = await calls.execute()
         out = []
         for ticket_id, raw, (version, status) in zip(ids, stored, tickets, strict=True):
             out.append(DueCountdown(
@@ -112,20 +113,19 @@ class CountdownStore:
                 ticket=None if version is None else TicketState(int(version), status)))
         return out
 
-    async def close(self, pipe: Any, account_id: str, due: DueCountdown, now: datetime,
-                    lease_until: float) -> None:
+    async def close(self, calls: OrderedCalls, account_id: str, due: DueCountdown,
+                    now: datetime, lease_until: float) -> None:
         """Queue the claim-and-close of one countdown; the result is the `:closing` member
         or None when the countdown or ticket changed since `due` was read."""
-        await self._close(keys=[self.base(account_id)], client=pipe,
-                          args=[due.ticket_id, due.stored, repr(now.timestamp()),
-                                rfc3339(now), repr(lease_until)])
+        calls.script(self._close, [self.base(account_id)],
+                     [due.ticket_id, due.stored, repr(now.timestamp()), rfc3339(now),
+                      repr(lease_until)])
 
-    async def reschedule(self, pipe: Any, account_id: str, due: DueCountdown,
+    async def reschedule(self, calls: OrderedCalls, account_id: str, due: DueCountdown,
                          score: float | None) -> None:
         """Queue moving a countdown to a new score, or dropping it (score None)."""
-        await self._reschedule(keys=[self.base(account_id)], client=pipe,
-                               args=[due.ticket_id, due.stored,
-                                     "" if score is None else repr(score)])
+        calls.script(self._reschedule, [self.base(account_id)],
+                     [due.ticket_id, due.stored, "" if score is None else repr(score)])
 
     async def expired_closes(self, account_id: str, now: float,
                              limit: int) -> list[PendingClose]:
@@ -143,8 +143,8 @@ class CountdownStore:
     async def earliest(self, account_id: str) -> tuple[float | None, float | None]:
         """(lowest timer score, earliest closing lease) of the account, None where empty."""
         base = self.base(account_id)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.zrange(f"{base}:timers", 0, 0, withscores=True)
-        pipe.zrange(f"{base}:closing", 0, 0, withscores=True)
-        timers, closing = await pipe.execute()
+        calls = OrderedCalls(self._client)
+        calls.command("zrange", f"{base}:timers", 0, 0, withscores=True)
+        calls.command("zrange", f"{base}:closing", 0, 0, withscores=True)
+        timers, closing = await calls.execute()
         return (timers[0][1] if timers else None, closing[0][1] if closing else None)

@@ -16,6 +16,7 @@ import zlib
 from typing import Any
 
 from workers.settings import Settings
+from workers.store import OrderedCalls
 
 SHARDS = 16
 
@@ -37,10 +38,10 @@ class DueIndex:
         changed, so the caller can wake sleeping fire loops, or None."""
         if not hints:
             return None
-        pipe = self._client.pipeline(transaction=False)
+        calls = OrderedCalls(self._client)
         for account_id, due in hints.items():
-            pipe.zadd(self.shard(account_id), {account_id: due}, lt=True, ch=True)
-        changed = await pipe.execute()
+            calls.command("zadd", self.shard(account_id), {account_id: due}, lt=True, ch=True)
+        changed = await calls.execute()
         lowered = [due for due, ch in zip(hints.values(), changed, strict=True) if ch]
         return min(lowered) if lowered else None
 
@@ -53,17 +54,17 @@ class DueIndex:
 
     async def due_accounts(self, now: float, limit: int) -> list[str]:
         """Accounts whose hint is at or before `now`, from every shard."""
-        pipe = self._client.pipeline(transaction=False)
+        calls = OrderedCalls(self._client)
         for shard in self._shards:
-            pipe.zrangebyscore(shard, "-inf", now, start=0, num=limit)
-        return [account for found in await pipe.execute() for account in found]
+            calls.command("zrangebyscore", shard, "-inf", now, start=0, num=limit)
+        return [account for found in await calls.execute() for account in found]
 
     async def next_due(self) -> float | None:
         """The earliest hint of any account, or None when no account has work."""
-        pipe = self._client.pipeline(transaction=False)
+        calls = OrderedCalls(self._client)
         for shard in self._shards:
-            pipe.zrange(shard, 0, 0, withscores=True)
-        firsts = [found[0][1] for found in await pipe.execute() if found]
+            calls.command("zrange", shard, 0, 0, withscores=True)
+        firsts = [found[0][1] for found in await calls.execute() if found]
         return min(firsts) if firsts else None
 
     async def wake(self, due: float) -> None:

@@ -116,25 +116,25 @@ class FireLoop:
         if not due:
             return []
         period = inactivity_period(auto_close)  # type: ignore[arg-type]
-        pipe = self._store.pipeline()
+        calls = self._store.pipeline()
         queued: list[bool] = []  # per queued script: is it a close?
         for item in due:
             decision = (Discard("countdown missing") if item.countdown is None else
                         decide_fire(item.countdown, item.ticket, auto_close, now))  # type: ignore[arg-type]
             if isinstance(decision, Close):
-                await self._store.close(pipe, account_id, item, now, lease_until)
+                await self._store.close(calls, account_id, item, now, lease_until)
             elif isinstance(decision, Postpone):
-                await self._store.reschedule(pipe, account_id, item,
+                await self._store.reschedule(calls, account_id, item,
                                              (decision.until - period).timestamp())
             elif isinstance(decision, Discard):
                 log.debug("countdown of %s dropped: %s", item.ticket_id, decision.reason)
-                await self._store.reschedule(pipe, account_id, item, None)
+                await self._store.reschedule(calls, account_id, item, None)
             else:
                 continue
             queued.append(isinstance(decision, Close))
         if not queued:
             return []
-        results = await pipe.execute()
+        results = await calls.execute()
         return [PendingClose.parse(r) for r, is_close in zip(results, queued, strict=True)
                 if is_close and r]
 
