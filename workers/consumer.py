@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -99,6 +100,10 @@ class LoopStats:
     started: float = field(default_factory=time.monotonic)
 
 
+SHUTDOWN_GRACE_S = 20.0
+"""Longest a replica may take to exit after SIGTERM (Kubernetes waits 60 s, Compose 30 s)."""
+
+
 class _Assignments(ConsumerRebalanceListener):
     def __init__(self, worker: str) -> None:
         self.worker = worker
@@ -127,10 +132,25 @@ class ConsumerLoop:
         self._background = background or []
         self.liveness = Liveness()
         self._next_offsets: dict[TopicPartition, int] = {}
+        self._drained = False
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit and exit."""
+        if not self._stopping.is_set():
+            asyncio.get_running_loop().call_later(SHUTDOWN_GRACE_S, self._overdue)
         self._stopping.set()
+
+    def _overdue(self) -> None:
+        """Shutdown has taken too long: log where every task is, then leave. Once the last
+        batch is committed, nothing is lost by not waiting for the group leave or the
+        client close (seen hanging in a rebalance), so that exit counts as clean."""
+        log.error("%s: shutdown still running after %.0fs; tasks:", self.handler.worker,
+                  SHUTDOWN_GRACE_S)
+        for task in asyncio.all_tasks():
+            log.error("task %s at %s", task.get_name(),
+                      " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in task.get_stack()))
+        logging.shutdown()
+        os._exit(0 if self._drained else 70)
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -160,6 +180,7 @@ class ConsumerLoop:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._drained = True
             log.info("%s stopping: drained and committed", self.handler.worker)
         finally:
             self.liveness.ready = False

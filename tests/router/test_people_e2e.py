@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
+from schemas.config import AccountDocument
 from schemas.events import CommandRejected, Notification, TicketAssigned, TicketStatus
 from schemas.internal import CountdownStart
 from tests.conftest import MONDAY_OPEN, ClockControl
@@ -15,6 +17,7 @@ from tests.messages import sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, command, new_ticket, presence
 from workers.cli import main
+from workers.config_publish import publish_accounts
 from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +101,8 @@ def test_waiting_tickets_go_to_an_agent_coming_online(
 
 
 def test_manual_assignment_roles_and_accounts(
-        pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
+        pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
+        acme: AccountDocument) -> None:
     a, b = (new_ticket(pipeline, from_number=f"+1555000400{n}") for n in range(2))
     assignments(pipeline, b.ticket_id)
     # bulk assign by a manager
@@ -123,12 +127,16 @@ def test_manual_assignment_roles_and_accounts(
     assert "is not an agent of account" in rejected(pipeline, command(
         pipeline, "assign", a.ticket_id, actor_id="ag-3", ticket_ids=[a.ticket_id],
         agent_id="ag-77")).reason
-    assert "ticket not found" in rejected(pipeline, command(
-        pipeline, "assign", a.ticket_id, account_id="acme", actor_id="ag-3",
-        ticket_ids=["t-from-another-account"], agent_id="ag-1")).reason
-    other = command(pipeline, "assign", "x", account_id="acme", actor_id="ag-3",
-                    ticket_ids=[a.ticket_id.replace("t-", "t-0")], agent_id="ag-1")
-    assert rejected(pipeline, other).ticket_id == a.ticket_id.replace("t-", "t-0")
+    # A1: a real ticket of another account cannot be touched from acme.
+    since = len(router.lines)
+    publish_accounts(pipeline.settings, [msgspec.structs.replace(acme, account_id="beta")])
+    router.wait_for_log("account beta version 1 loaded", since=since)
+    theirs = new_ticket(pipeline, account_id="beta", from_number="+15550004999")
+    beta_before = pipeline.ticket(theirs.ticket_id, "beta")
+    refusal = rejected(pipeline, command(
+        pipeline, "assign", theirs.ticket_id, account_id="acme", actor_id="ag-3",
+        ticket_ids=[theirs.ticket_id], agent_id="ag-1"))
+    assert "ticket not found" in refusal.reason and refusal.ticket_id == theirs.ticket_id
     assert "is not an agent" in rejected(pipeline, command(
         pipeline, "transfer", a.ticket_id, actor_id="intruder", ticket_id=a.ticket_id,
         team_id="billing")).reason
@@ -136,6 +144,7 @@ def test_manual_assignment_roles_and_accounts(
     assert pipeline.ticket(a.ticket_id).get("agent_id") is None
     history = pipeline.redis.lrange(f"{pipeline.base()}:history:{a.ticket_id}", 0, -1)
     assert len(history) == 4
+    assert pipeline.ticket(theirs.ticket_id, "beta") == beta_before
 
 
 def test_transfer_clears_agent_and_notifies_the_team(
