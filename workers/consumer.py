@@ -100,6 +100,7 @@ class LoopStats:
     started: float = field(default_factory=time.monotonic)
 
 
+COMMIT_TIMEOUT_S = 10.0
 SHUTDOWN_GRACE_S = 20.0
 """Longest a replica may take to exit after SIGTERM (Kubernetes waits 60 s, Compose 30 s)."""
 
@@ -147,8 +148,10 @@ class ConsumerLoop:
         log.error("%s: shutdown still running after %.0fs; tasks:", self.handler.worker,
                   SHUTDOWN_GRACE_S)
         for task in asyncio.all_tasks():
-            log.error("task %s at %s", task.get_name(),
-                      " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in task.get_stack()))
+            frames = task.get_stack(limit=8)
+            log.error("task %s at %s", task.get_name(), " <- ".join(
+                f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_code.co_name}:{f.f_lineno}"
+                for f in frames))
         logging.shutdown()
         os._exit(0 if self._drained else 70)
 
@@ -210,7 +213,13 @@ class ConsumerLoop:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         self._next_offsets.update(offsets)
         try:
-            await consumer.commit(offsets)
+            # aiokafka retries a commit while the group coordinator is busy; bounded here so
+            # a rebalance storm cannot freeze the loop (or a shutdown). What was not
+            # committed is redelivered, and the dedup marks make that harmless.
+            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("%s commit not confirmed within %.0fs; the batch may be redelivered",
+                        self.handler.worker, COMMIT_TIMEOUT_S)
         except (CommitFailedError, IllegalStateError) as exc:
             # The partitions moved to another replica mid-batch; it redelivers, and the
             # handlers' dedup marks make that harmless.
