@@ -134,6 +134,7 @@ class ConsumerLoop:
         self.liveness = Liveness()
         self._next_offsets: dict[TopicPartition, int] = {}
         self._drained = False
+        self._in_batch = False
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit and exit."""
@@ -153,7 +154,8 @@ class ConsumerLoop:
                 f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_code.co_name}:{f.f_lineno}"
                 for f in frames))
         logging.shutdown()
-        os._exit(0 if self._drained else 70)
+        # Blocked in getmany (e.g. waiting out a rebalance) holds no records: also clean.
+        os._exit(0 if self._drained or not self._in_batch else 70)
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -178,7 +180,9 @@ class ConsumerLoop:
                                                max_records=self.settings.batch_size)
                 self.liveness.polled()
                 if batch:
+                    self._in_batch = True
                     await self._process(consumer, batch)
+                    self._in_batch = False
                     self._measure_lag(consumer)
             for task in tasks:
                 task.cancel()

@@ -230,7 +230,10 @@ def test_replicas_survive_sigkills_and_a_redis_restart(
     # SIGTERM drains and exits cleanly
     stuck = [f"{w.kind}:{w.proc.pid} exit {code}:\n" + "\n".join(
                  line for line in w.lines if "ERROR" in line or "WARNING" in line)
-             for w, code in zip(workers, exit_codes, strict=True) if code]
+             for w, code in zip(workers, exit_codes, strict=True)
+             # A replica SIGTERMed while still starting (no handler yet, nothing consumed)
+             # dies of the signal itself: nothing was in flight, so that is a clean stop.
+             if code and not (code == -15 and not any("ready" in x for x in w.lines))]
     if stuck:
         pytest.fail("replicas that did not drain on SIGTERM:\n" + "\n\n".join(stuck))
     assert chaos.kills >= 10 and chaos.redis_kills == 1
