@@ -88,15 +88,6 @@ WebchatRecord = Union[WebchatMessage, WebchatTyping]
 InboundMessage = Union[SmsMessage, EmailMessage, WebchatMessage]
 
 
-def channel_of(message: InboundMessage) -> Channel:
-    """The channel a decoded inbound message came from."""
-    if isinstance(message, SmsMessage):
-        return "sms"
-    if isinstance(message, EmailMessage):
-        return "email"
-    return "webchat"
-
-
 __all__ = [
     "Channel",
     "EmailMessage",
@@ -106,5 +97,4 @@ __all__ = [
     "WebchatMessage",
     "WebchatRecord",
     "WebchatTyping",
-    "channel_of",
 ]

@@ -146,7 +146,7 @@ class RouterHandler:
     # --- tickets.events -------------------------------------------------------------------
 
     async def on_reopened(self, account: AccountDocument, ev: TicketStatus) -> list[Outgoing]:
-        ticket = await self.store.ticket(account.account_id, ev.ticket_id)
+        ticket = await self.tickets.get(account.account_id, ev.ticket_id) or {}
         agent = ticket.get("agent_id")
         audience = [agent] if agent else team_members(account, ticket.get("team_id"))
         return self._notices(notify(account, audience, "reopened", ev.ticket_id, ev.event_id,
@@ -242,7 +242,7 @@ class RouterHandler:
         if account.agent(cmd.actor_id) is None:
             return [self._reject(account, cmd, cmd.ticket_id, f"actor {cmd.actor_id!r} is not "
                                  f"an agent of account {account.account_id!r}")]
-        ticket = await self.store.ticket(account.account_id, cmd.ticket_id)
+        ticket = await self.tickets.get(account.account_id, cmd.ticket_id)
         if not ticket:
             return [self._reject(account, cmd, cmd.ticket_id, "ticket not found in account")]
         await self.store.set_tags(account.account_id, cmd.ticket_id, cmd.tags)

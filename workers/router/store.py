@@ -123,9 +123,6 @@ class RouterStore:
         else:
             await self.client.zrem(key, agent_id)
 
-    async def ticket(self, account_id: str, ticket_id: str) -> dict[str, str]:
-        return await self.client.hgetall(ticket_key(self.settings, account_id, ticket_id))
-
     async def set_tags(self, account_id: str, ticket_id: str, tags: list[str]) -> None:
         await self.client.hset(ticket_key(self.settings, account_id, ticket_id), "tags",
                                msgspec.json.encode(tags).decode())
