@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ticketflow run
 
+# The chaos suite (issue 6) is intermittent, so it runs on its own: `make chaos`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not chaos"
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -q -m chaos
