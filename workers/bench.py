@@ -143,9 +143,10 @@ async def raw_pass_through(settings: Settings, count: int) -> float:
 
 
 async def _route_and_watch(settings: Settings, count: int, rate: float | None,
-                           ) -> tuple[float, list[float]]:
-    """Send `count` new-customer SMS; return routed tickets/s and per-ticket latencies
-    (message published -> its ticket.assigned read back), in seconds."""
+                           ) -> tuple[float, list[float], dict[str, list[float]]]:
+    """Send `count` new-customer SMS; return routed tickets/s, per-ticket latencies
+    (message published -> its ticket.assigned read back) and the same split by hop from
+    the records' create times, in seconds."""
     records = []
     for i in range(count):
         message = SmsMessage(account_id="bench", message_id=f"b{i}", from_number=f"+1999{i:07d}",
@@ -154,7 +155,9 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
         records.append(("inbound.sms", message.from_number, encode(message)))
     sent_at: dict[str, float] = {}
     phone_of: dict[str, str] = {}
+    created_ms: dict[str, int] = {}
     latencies: list[float] = []
+    hops: dict[str, list[float]] = {"ingest": [], "router": [], "read back": []}
     reader, _ = await _reader_for(settings, "tickets.events")
     started = time.monotonic()
     producer = asyncio.create_task(_produce(settings, records, rate, sent_at))
@@ -163,19 +166,26 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
         while len(latencies) < count:
             batch = await reader.getmany(timeout_ms=100, max_records=10000)  # type: ignore[attr-defined]
             now = time.monotonic()
+            wall_ms = time.time() * 1e3
             for raw in (r for records in batch.values() for r in records):
                 event = decode("tickets.events", raw.value)
                 if isinstance(event, TicketCreated):
                     phone_of[event.ticket_id] = event.customer.phone or ""
+                    created_ms[event.ticket_id] = raw.timestamp
                 elif isinstance(event, TicketAssigned) and event.agent_id:
-                    latencies.append(now - sent_at[phone_of[event.ticket_id]])
+                    phone = phone_of[event.ticket_id]
+                    latencies.append(now - sent_at[phone])
+                    sent_ms = wall_ms - (now - sent_at[phone]) * 1e3
+                    hops["ingest"].append((created_ms[event.ticket_id] - sent_ms) / 1e3)
+                    hops["router"].append((raw.timestamp - created_ms[event.ticket_id]) / 1e3)
+                    hops["read back"].append((wall_ms - raw.timestamp) / 1e3)
                     finished = now
             if now - started > 600:
                 raise TimeoutError(f"only {len(latencies)} of {count} tickets routed")
         await producer
     finally:
         await reader.stop()  # type: ignore[attr-defined]
-    return count / (finished - started), latencies
+    return count / (finished - started), latencies, hops
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -214,7 +224,7 @@ def bench_pipeline(tickets: int, replicas: int, rate: float | None) -> dict[str,
             routers = [w for w in workers if w.kind == "router"]
             for i in range(5):  # each presence record lands on whichever replica owns it
                 _wait_any(routers, f"presence bench a{i} online")
-            routed, latencies = asyncio.run(_route_and_watch(settings, tickets, rate))
+            routed, latencies, hops = asyncio.run(_route_and_watch(settings, tickets, rate))
         finally:
             for worker in workers:
                 worker.sigterm()
@@ -227,4 +237,7 @@ def bench_pipeline(tickets: int, replicas: int, rate: float | None) -> dict[str,
                f"{routed:.0f} routed tickets/s = {figures['ratio']:.0%} of raw pass-through; "
                f"latency p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
                f"p99 {figures['p99_ms']:.1f} ms")
+    click.echo("  by hop (record create times): " + "; ".join(
+        f"{hop} p50 {_percentile(values, 50) * 1000:.1f} ms, "
+        f"p99 {_percentile(values, 99) * 1000:.1f} ms" for hop, values in hops.items()))
     return figures

@@ -205,7 +205,9 @@ class EmbeddedStack:
             redis_url=redis_url or self.redis.url,  # type: ignore[union-attr]
             topic_prefix=self.topic_prefix,
             profile="dev",
-            fetch_max_wait_ms=20 if kafka is None else 500,
+            # tansu holds an empty fetch for the whole wait even when records arrive.
+            fetch_max_wait_ms=int(os.environ.get("TICKETFLOW_FETCH_MAX_WAIT_MS",
+                                                 20 if kafka is None else 500)),
         )
         ensure_topics(self.settings)
         return self.settings
