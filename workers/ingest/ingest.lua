@@ -1,109 +1,125 @@
--- Thread one customer message into a ticket, atomically with its dedup mark (I2-I4).
+-- Thread customer messages into tickets, each atomically with its dedup mark (I2-I4).
 --
 -- Invariant: a provider message id is applied at most once. The mark stores the outcome,
 -- so a redelivered message returns the first outcome and the worker re-publishes the
 -- very same events (same event ids) instead of applying the message again.
 --
+-- One call threads a whole batch of one account, in order: one command to pack and one
+-- reply to read instead of one per message (per-command packing was the worker's largest
+-- cost), and a script runs alone, so each message still applies atomically.
+--
 -- KEYS[1]  account base, e.g. `tf:{acme}`; every key used is `KEYS[1] .. ':' .. suffix`
--- ARGV[1]  channel: sms | email | webchat
--- ARGV[2]  provider message id
--- ARGV[3]  thread key (sms: shop+customer number, webchat: session id; '' for email)
--- ARGV[4]  email references to look up, newest first, joined by '\n' ('' if none)
--- ARGV[5]  ticket number from a `[#n]` subject token ('' if none)
--- ARGV[6]  customer identity key (for the customer's ticket count)
--- ARGV[7]  ticket id to use if this message opens a new ticket
--- ARGV[8]  message time, RFC 3339
--- ARGV[9]  dedup mark lifetime, seconds
--- ARGV[10..] field/value pairs stored on a new ticket (customer, subject, ...)
--- Returns: JSON {kind, ticket_id, number, created_at, customer_ticket_count,
---                previous_status, version, duplicate}
+-- ARGV[1]  dedup mark lifetime, seconds
+-- ARGV[2]  JSON array of plans, in order; each an object:
+--            channel      sms | email | webchat
+--            message_id   provider message id
+--            thread_key   sms: shop+customer number, webchat: session id; '' for email
+--            refs         email references to look up, newest first
+--            subject_number  ticket number from a `[#n]` subject token ('' if none)
+--            customer_key customer identity key (for the customer's ticket count)
+--            new_ticket_id   ticket id to use if this message opens a new ticket
+--            at           message time, RFC 3339
+--            fields       field/value pairs stored on a new ticket (customer, subject, ...)
+-- Returns: a JSON array with one outcome per plan, in order:
+--          {kind, ticket_id, number, created_at, customer_ticket_count,
+--           previous_status, version, duplicate}
 --          kind: created | appended | reopened | unsnoozed
 
 local base = KEYS[1]
-local channel, message_id, thread_key = ARGV[1], ARGV[2], ARGV[3]
-local refs, subject_number, customer_key = ARGV[4], ARGV[5], ARGV[6]
-local new_ticket_id, at, seen_ttl = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local seen_ttl = tonumber(ARGV[1])
 
-local seen_key = base .. ':seen:' .. channel .. ':' .. message_id
-local prior = redis.call('GET', seen_key)
-if prior then
-  local outcome = cjson.decode(prior)
-  outcome['duplicate'] = true
-  return cjson.encode(outcome)
-end
+local function thread_one(plan)
+  local channel, message_id, thread_key = plan.channel, plan.message_id, plan.thread_key
+  local refs, subject_number, customer_key = plan.refs, plan.subject_number, plan.customer_key
+  local new_ticket_id, at = plan.new_ticket_id, plan.at
 
--- Find the ticket this message continues.
-local ticket_id = false
-if channel == 'email' then
-  if refs ~= '' then
-    for ref in string.gmatch(refs, '[^\n]+') do
+  local seen_key = base .. ':seen:' .. channel .. ':' .. message_id
+  local prior = redis.call('GET', seen_key)
+  if prior then
+    local outcome = cjson.decode(prior)
+    outcome['duplicate'] = true
+    return cjson.encode(outcome)
+  end
+
+  -- Find the ticket this message continues.
+  local ticket_id = false
+  if channel == 'email' then
+    for _, ref in ipairs(refs) do
       ticket_id = redis.call('GET', base .. ':email:' .. ref)
       if ticket_id then break end
     end
-  end
-  if not ticket_id and subject_number ~= '' then
-    ticket_id = redis.call('GET', base .. ':number:' .. subject_number)
-  end
-else
-  ticket_id = redis.call('GET', base .. ':thread:' .. thread_key)
-end
-
-local outcome = {}
-local ticket_key
-if ticket_id then
-  ticket_key = base .. ':ticket:' .. ticket_id
-  local status = redis.call('HGET', ticket_key, 'status')
-  if status == 'closed' and channel == 'webchat' then
-    ticket_id = false  -- a closed chat is never reopened: a new ticket starts
-  elseif status == 'closed' or status == 'snoozed' then
-    local number = redis.call('HGET', ticket_key, 'number')
-    redis.call('HSET', ticket_key, 'status', 'open')
-    redis.call('ZREM', base .. ':status:' .. status, ticket_id)
-    redis.call('ZADD', base .. ':status:open', number, ticket_id)
-    outcome['kind'] = (status == 'closed') and 'reopened' or 'unsnoozed'
-    outcome['previous_status'] = status
+    if not ticket_id and subject_number ~= '' then
+      ticket_id = redis.call('GET', base .. ':number:' .. subject_number)
+    end
   else
-    outcome['kind'] = 'appended'
+    ticket_id = redis.call('GET', base .. ':thread:' .. thread_key)
   end
-end
 
-if not ticket_id then
-  ticket_id = new_ticket_id
-  ticket_key = base .. ':ticket:' .. ticket_id
-  local number = redis.call('INCR', base .. ':seq')
-  local count = redis.call('INCR', base .. ':customer:' .. customer_key)
-  redis.call('HSET', ticket_key, 'ticket_id', ticket_id, 'number', number, 'status', 'open',
-             'created_at', at, 'customer_key', customer_key,
-             'customer_ticket_count', count, 'version', 0)
-  for i = 10, #ARGV, 2 do
-    if ARGV[i + 1] ~= '' then redis.call('HSET', ticket_key, ARGV[i], ARGV[i + 1]) end
+  local outcome = {}
+  local ticket_key
+  if ticket_id then
+    ticket_key = base .. ':ticket:' .. ticket_id
+    local status = redis.call('HGET', ticket_key, 'status')
+    if status == 'closed' and channel == 'webchat' then
+      ticket_id = false  -- a closed chat is never reopened: a new ticket starts
+    elseif status == 'closed' or status == 'snoozed' then
+      local number = redis.call('HGET', ticket_key, 'number')
+      redis.call('HSET', ticket_key, 'status', 'open')
+      redis.call('ZREM', base .. ':status:' .. status, ticket_id)
+      redis.call('ZADD', base .. ':status:open', number, ticket_id)
+      outcome['kind'] = (status == 'closed') and 'reopened' or 'unsnoozed'
+      outcome['previous_status'] = status
+    else
+      outcome['kind'] = 'appended'
+    end
   end
-  redis.call('SET', base .. ':number:' .. number, ticket_id)
-  redis.call('ZADD', base .. ':tickets', number, ticket_id)
-  redis.call('ZADD', base .. ':status:open', number, ticket_id)
-  outcome['kind'] = 'created'
+
+  if not ticket_id then
+    ticket_id = new_ticket_id
+    ticket_key = base .. ':ticket:' .. ticket_id
+    local number = redis.call('INCR', base .. ':seq')
+    local count = redis.call('INCR', base .. ':customer:' .. customer_key)
+    redis.call('HSET', ticket_key, 'ticket_id', ticket_id, 'number', number, 'status', 'open',
+               'created_at', at, 'customer_key', customer_key,
+               'customer_ticket_count', count, 'version', 0)
+    local fields = plan.fields
+    for i = 1, #fields, 2 do
+      if fields[i + 1] ~= '' then redis.call('HSET', ticket_key, fields[i], fields[i + 1]) end
+    end
+    redis.call('SET', base .. ':number:' .. number, ticket_id)
+    redis.call('ZADD', base .. ':tickets', number, ticket_id)
+    redis.call('ZADD', base .. ':status:open', number, ticket_id)
+    outcome['kind'] = 'created'
+  end
+
+  if channel == 'email' then
+    redis.call('SET', base .. ':email:' .. message_id, ticket_id)
+  else
+    redis.call('SET', base .. ':thread:' .. thread_key, ticket_id)
+  end
+
+  -- Customer activity: a new activity version makes any running countdown stale (C2, C6).
+  local version = redis.call('HINCRBY', ticket_key, 'version', 1)
+  redis.call('HSET', ticket_key, 'last_customer_at', at)
+  redis.call('HDEL', ticket_key, 'countdown_started_at')
+  redis.call('HINCRBY', ticket_key, 'message_count', 1)
+
+  local stored = redis.call('HMGET', ticket_key, 'number', 'created_at', 'customer_ticket_count')
+  outcome['ticket_id'] = ticket_id
+  outcome['number'] = tonumber(stored[1])
+  outcome['created_at'] = stored[2]
+  outcome['customer_ticket_count'] = tonumber(stored[3])
+  outcome['version'] = version
+  outcome['duplicate'] = false
+
+  local encoded = cjson.encode(outcome)
+  redis.call('SET', seen_key, encoded, 'EX', seen_ttl)
+  return encoded
 end
 
-if channel == 'email' then
-  redis.call('SET', base .. ':email:' .. message_id, ticket_id)
-else
-  redis.call('SET', base .. ':thread:' .. thread_key, ticket_id)
+local outcomes = {}
+for i, plan in ipairs(cjson.decode(ARGV[2])) do
+  outcomes[i] = thread_one(plan)
 end
+return '[' .. table.concat(outcomes, ',') .. ']'
 
--- Customer activity: a new activity version makes any running countdown stale (C2, C6).
-local version = redis.call('HINCRBY', ticket_key, 'version', 1)
-redis.call('HSET', ticket_key, 'last_customer_at', at)
-redis.call('HDEL', ticket_key, 'countdown_started_at')
-redis.call('HINCRBY', ticket_key, 'message_count', 1)
-
-local fields = redis.call('HMGET', ticket_key, 'number', 'created_at', 'customer_ticket_count')
-outcome['ticket_id'] = ticket_id
-outcome['number'] = tonumber(fields[1])
-outcome['created_at'] = fields[2]
-outcome['customer_ticket_count'] = tonumber(fields[3])
-outcome['version'] = version
-outcome['duplicate'] = false
-
-local encoded = cjson.encode(outcome)
-redis.call('SET', seen_key, encoded, 'EX', seen_ttl)
-return encoded

@@ -14,7 +14,24 @@ from workers.store import OrderedCalls, account_base, load_script, ticket_key
 SEEN_TTL_SECONDS = 30 * 86400
 """Dedup marks outlive any realistic redelivery or provider retry window."""
 
-_outcome_decoder = msgspec.json.Decoder(ThreadOutcome)
+_outcomes = msgspec.json.Decoder(list[ThreadOutcome])
+
+
+class _ScriptPlan(msgspec.Struct, frozen=True):
+    """One message as `ingest.lua` reads it."""
+
+    channel: str
+    message_id: str
+    thread_key: str
+    refs: list[str]
+    subject_number: str
+    customer_key: str
+    new_ticket_id: str
+    at: str
+    fields: list[str]
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 class IngestStore:
@@ -26,15 +43,23 @@ class IngestStore:
         self._script = load_script(client, Path(__file__).with_name("ingest.lua"))
 
     async def thread_messages(self, plans: list[ThreadingPlan]) -> list[ThreadOutcome]:
-        """Apply every plan in order, in one round trip where the server allows."""
+        """Apply every plan in order: one script call per account in the batch, all in
+        one round trip where the server allows."""
         if not plans:
             return []
+        by_account: dict[str, list[int]] = {}
+        for i, plan in enumerate(plans):
+            by_account.setdefault(plan.account_id, []).append(i)
         calls = OrderedCalls(self._client)
-        for plan in plans:
-            calls.script(self._script, [account_base(self._settings, plan.account_id)],
-                         _script_args(plan))
-        raw = await calls.execute()
-        return [_outcome_decoder.decode(r) for r in raw]
+        for account_id, indexes in by_account.items():
+            calls.script(self._script, [account_base(self._settings, account_id)],
+                         [str(SEEN_TTL_SECONDS),
+                          _encode([_script_plan(plans[i]) for i in indexes]).decode()])
+        outcomes: list[ThreadOutcome | None] = [None] * len(plans)
+        for indexes, raw in zip(by_account.values(), await calls.execute(), strict=True):
+            for i, outcome in zip(indexes, _outcomes.decode(raw), strict=True):
+                outcomes[i] = outcome
+        return outcomes  # type: ignore[return-value]
 
     async def open_ticket_of_session(self, account_id: str, session_id: str) -> str | None:
         """The web chat session's current ticket, unless it is closed."""
@@ -47,22 +72,22 @@ class IngestStore:
         return None if status == "closed" else ticket_id
 
 
-def _script_args(plan: ThreadingPlan) -> list[str]:
+def _script_plan(plan: ThreadingPlan) -> _ScriptPlan:
     customer = plan.customer
-    return [
-        plan.channel, plan.message_id, plan.thread_key, "\n".join(plan.email_refs),
+    return _ScriptPlan(
+        plan.channel, plan.message_id, plan.thread_key, plan.email_refs,
         "" if plan.subject_number is None else str(plan.subject_number),
         plan.customer_key, plan.new_ticket_id, plan.at.isoformat().replace("+00:00", "Z"),
-        str(SEEN_TTL_SECONDS),
-        "channel", plan.channel,
-        "thread_key", plan.thread_key,
-        "customer_phone", customer.phone or "",
-        "customer_email", customer.email or "",
-        "customer_name", customer.name or "",
-        "profile_id", customer.profile_id or "",
-        "subject", plan.subject or "",
-        "body", plan.text,
-        "tags", msgspec.json.encode(plan.tags).decode(),
-        "segments", msgspec.json.encode(plan.segments).decode(),
-        "opening_message_id", plan.message_id,
-    ]
+        fields=[
+            "channel", plan.channel,
+            "thread_key", plan.thread_key,
+            "customer_phone", customer.phone or "",
+            "customer_email", customer.email or "",
+            "customer_name", customer.name or "",
+            "profile_id", customer.profile_id or "",
+            "subject", plan.subject or "",
+            "body", plan.text,
+            "tags", msgspec.json.encode(plan.tags).decode(),
+            "segments", msgspec.json.encode(plan.segments).decode(),
+            "opening_message_id", plan.message_id,
+        ])

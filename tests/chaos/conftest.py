@@ -1,0 +1,34 @@
+"""The chaos run gets a broker of its own.
+
+After the rest of the suite, the session's tansu holds thousands of partitions and every
+record earlier tests wrote; twelve replicas rejoining their groups every two seconds on
+top of that measured the broker, not ticketflow. A fresh broker (one second to start)
+makes the run the same whatever ran before it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+
+from workers.embedded import TansuBroker
+from workers.settings import Settings
+from workers.topics import ensure_topics
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Iterator[Settings]:
+    if os.environ.get("TICKETFLOW_KAFKA"):  # a real broker given from outside: use it
+        yield settings
+        return
+    broker = TansuBroker()
+    broker.start()
+    try:
+        own = msgspec.structs.replace(settings, kafka_bootstrap=broker.bootstrap)
+        ensure_topics(own)
+        yield own
+    finally:
+        broker.stop()
