@@ -44,9 +44,9 @@ from workers.router.decide import (
 from workers.router.opening import drain_pools, sweep_openings
 from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
-from workers.router.store import MISSING, RouterStore, decode_entry
+from workers.router.store import MISSING, ReadStep, RouterStore, Step
 from workers.settings import Settings
-from workers.store import OrderedCalls, connect, connect_pubsub
+from workers.store import connect, connect_pubsub
 from workers.tickets import TicketStore
 from workers.wakeups import Wakeups
 
@@ -106,22 +106,23 @@ class RouterHandler:
         if not run:
             return []
         now = await self.clock.now()
-        calls = OrderedCalls(self.store.client)
+        steps: list[tuple[AccountDocument, Step]] = []
         for account, ev in run:
             if isinstance(ev, TicketCreated):
                 facts = TicketFacts(channel=ev.channel, tags=tuple(ev.tags),
                                     segments=tuple(ev.segments), subject=ev.subject or "",
                                     body=ev.body or "")
                 plan = plan_new_ticket(account, facts, is_open(account.business_hours, now))
-                self.store.queue_route_new(calls, account, ev.ticket_id, plan,
-                                           event_id("ticket.assigned", ev.event_id), now)
+                steps.append((account, self.store.route_step(
+                    ev.ticket_id, plan, event_id("ticket.assigned", ev.event_id))))
             else:
-                self.store.queue_ticket_read(calls, account.account_id, ev.ticket_id)
+                steps.append((account, ReadStep(ev.ticket_id)))
         out: list[Outgoing] = []
-        for (account, ev), result in zip(run, await calls.execute(), strict=True):
+        for (account, ev), result in zip(run, await self.store.route_and_read(steps, now),
+                                         strict=True):
             if isinstance(ev, TicketCreated):
-                out += self._changed(account, decode_entry(result), new_ticket=True)
-            elif result[0] and result[1] != ev.message_id:
+                out += self._changed(account, result, new_ticket=True)  # type: ignore[arg-type]
+            elif isinstance(result, tuple) and result[0] and result[1] != ev.message_id:
                 out += self._notices(notify(account, [result[0]], "customer_replied",
                                             ev.ticket_id, ev.event_id, ev.at))
         return out

@@ -1,44 +1,66 @@
--- Route a new ticket once (R1, R2, R4, R8): team from rules, agent by solo/rule/rotation,
--- or into the pool's backlog when nobody can take it now.
+-- Route new tickets once (R1, R2, R4, R8) and read who holds tickets that got a customer
+-- message (N1), for one account, in batch order.
 --
 -- Invariant: a ticket is routed on creation at most once; a redelivered ticket.created
 -- gets back the first decision (`route_entry`) and keeps its first assignment.
 --
+-- One call covers a whole batch of one account: one command to pack and one reply to read
+-- instead of one per ticket, while each step still applies atomically (scripts run alone).
+--
 -- KEYS[1]  account base `tf:{acme}`
--- ARGV[1]  account id          ARGV[2]  ticket id        ARGV[3]  event id
--- ARGV[4]  time (RFC 3339)     ARGV[5]  team id or ''    ARGV[6]  agent id or '' (solo/rule)
--- ARGV[7]  rule id or ''       ARGV[8]  mode: solo | rule_agent | rotate | backlog | none
--- ARGV[9]  pool name           ARGV[10] online cutoff (epoch seconds)
--- ARGV[11..] pool agents in order
--- Returns: the ticket.assigned entry JSON, or '' when responsibility did not change,
---          or 'missing' when the ticket does not exist.
+-- ARGV[1]  account id          ARGV[2]  time (RFC 3339)     ARGV[3]  online cutoff (epoch s)
+-- ARGV[4]  JSON array of steps, in order; each an object, either
+--            {op = 'route', ticket_id, event_id, team_id, agent_id, rule_id, mode, pool,
+--             pool_agents}   ('' = none; mode: solo | rule_agent | rotate | backlog | none)
+--            {op = 'read', ticket_id}
+-- Returns: a JSON array, one result per step:
+--          route: the ticket.assigned entry, '' when responsibility did not change,
+--                 or 'missing' when the ticket does not exist;
+--          read:  [agent id, opening message id], '' where unset.
 
-local base, account_id, ticket_id, event_id, at = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local team, agent, rule_id, mode = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local pool_name, cutoff = ARGV[9], tonumber(ARGV[10])
-local key = base .. ':ticket:' .. ticket_id
+local base, account_id, at, cutoff = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 
-local number = redis.call('HGET', key, 'number')
-if not number then return 'missing' end
-if redis.call('HSETNX', key, 'routed', event_id) == 0 then
-  return redis.call('HGET', key, 'route_entry') or ''
-end
+local function route_one(step)
+  local ticket_id, event_id = step.ticket_id, step.event_id
+  local team, agent, mode, pool_name = step.team_id, step.agent_id, step.mode, step.pool
+  local key = base .. ':ticket:' .. ticket_id
 
-local method = 'rule'
-if mode == 'solo' then
-  method = 'solo'
-elseif mode == 'rotate' then
-  local picked = pick_agent(base, pool_name, unpack_pool(11), cutoff)
-  if picked then
-    agent, method = picked, 'round_robin'
-  else
+  local number = redis.call('HGET', key, 'number')
+  if not number then return 'missing' end
+  if redis.call('HSETNX', key, 'routed', event_id) == 0 then
+    return redis.call('HGET', key, 'route_entry') or ''
+  end
+
+  local method = 'rule'
+  if mode == 'solo' then
+    method = 'solo'
+  elseif mode == 'rotate' then
+    local picked = pick_agent(base, pool_name, step.pool_agents, cutoff)
+    if picked then
+      agent, method = picked, 'round_robin'
+    else
+      join_backlog(base, ticket_id, pool_name, number)
+    end
+  elseif mode == 'backlog' then
     join_backlog(base, ticket_id, pool_name, number)
   end
-elseif mode == 'backlog' then
-  join_backlog(base, ticket_id, pool_name, number)
+
+  local entry = set_responsibility(base, account_id, ticket_id, team, agent, method, '',
+                                   step.rule_id, event_id, at) or ''
+  redis.call('HSET', key, 'route_entry', entry)
+  return entry
 end
 
-local entry = set_responsibility(base, account_id, ticket_id, team, agent, method, '',
-                                 rule_id, event_id, at) or ''
-redis.call('HSET', key, 'route_entry', entry)
-return entry
+local results = {}
+for i, step in ipairs(cjson.decode(ARGV[4])) do
+  if step.op == 'route' then
+    local entry = route_one(step)
+    -- an entry is already JSON; the two markers become JSON strings
+    results[i] = (entry == '' or entry == 'missing') and cjson.encode(entry) or entry
+  else
+    local held = redis.call('HMGET', base .. ':ticket:' .. step.ticket_id, 'agent_id',
+                            'opening_message_id')
+    results[i] = cjson.encode({held[1] or '', held[2] or ''})
+  end
+end
+return '[' .. table.concat(results, ',') .. ']'

@@ -18,7 +18,34 @@ from workers.store import OrderedCalls, account_base, ticket_key
 _HERE = Path(__file__).parent
 _entry = msgspec.json.Decoder(TicketAssigned)
 _entries = msgspec.json.Decoder(list[TicketAssigned])
+_step_results = msgspec.json.Decoder(list[TicketAssigned | str | list[str]])
+_encode = msgspec.json.Encoder().encode
 MISSING = "missing"
+
+
+class RouteStep(msgspec.Struct, frozen=True, tag_field="op", tag="route"):
+    """Route a new ticket by its plan (`route_new.lua`)."""
+
+    ticket_id: str
+    event_id: str
+    team_id: str
+    agent_id: str
+    rule_id: str
+    mode: str
+    pool: str
+    pool_agents: list[str]
+
+
+class ReadStep(msgspec.Struct, frozen=True, tag_field="op", tag="read"):
+    """Read who holds a ticket and which message opened it."""
+
+    ticket_id: str
+
+
+Step = RouteStep | ReadStep
+StepResult = TicketAssigned | str | None | tuple[str, str]
+"""A route step's change (None: unchanged, MISSING), or a read step's
+(agent id, opening message id), '' where unset."""
 
 
 def _rfc3339(at: datetime) -> str:
@@ -59,18 +86,29 @@ class RouterStore:
     def base(self, account_id: str) -> str:
         return account_base(self.settings, account_id)
 
-    def queue_route_new(self, calls: OrderedCalls, account: AccountDocument, ticket_id: str,
-                        plan: CreationPlan, event_id: str, now: datetime) -> None:
-        """Queue the routing of a new ticket; `decode_entry` reads its result."""
-        calls.script(self._route_new, [self.base(account.account_id)],
-                     [account.account_id, ticket_id, event_id, _rfc3339(now),
-                      plan.team_id or "", plan.agent_id or "", plan.rule_id or "", plan.mode,
-                      plan.pool, _cutoff(account, now), *plan.pool_agents])
+    @staticmethod
+    def route_step(ticket_id: str, plan: CreationPlan, event_id: str) -> RouteStep:
+        return RouteStep(ticket_id, event_id, plan.team_id or "", plan.agent_id or "",
+                         plan.rule_id or "", plan.mode, plan.pool, plan.pool_agents)
 
-    def queue_ticket_read(self, calls: OrderedCalls, account_id: str, ticket_id: str) -> None:
-        """Queue the read of who holds a ticket and which message opened it."""
-        calls.command("hmget", ticket_key(self.settings, account_id, ticket_id), "agent_id",
-                      "opening_message_id")
+    async def route_and_read(self, steps: list[tuple[AccountDocument, Step]],
+                             now: datetime) -> list[StepResult]:
+        """Run the steps in order: one script call per account, one round trip where the
+        server allows. Results come back in the order of `steps`."""
+        by_account: dict[str, tuple[AccountDocument, list[int]]] = {}
+        for i, (account, _) in enumerate(steps):
+            by_account.setdefault(account.account_id, (account, []))[1].append(i)
+        calls = OrderedCalls(self.client)
+        for account_id, (account, indexes) in by_account.items():
+            calls.script(self._route_new, [self.base(account_id)],
+                         [account_id, _rfc3339(now), _cutoff(account, now),
+                          _encode([steps[i][1] for i in indexes]).decode()])
+        results: list[StepResult] = [None] * len(steps)
+        for (_, indexes), raw in zip(by_account.values(), await calls.execute(), strict=True):
+            for i, result in zip(indexes, _step_results.decode(raw), strict=True):
+                results[i] = (tuple(result) if isinstance(result, list)  # type: ignore[assignment]
+                              else result or None)
+        return results
 
     async def assign(self, account: AccountDocument, ticket_id: str, *, mark: str, mode: str,
                      actor: str | None, method: str, team_id: str | None, agent_id: str | None,
