@@ -29,6 +29,7 @@ def test_agent_reply_through_the_router_starts_the_closers_countdown(
         closer: WorkerProcess, clock: ClockControl) -> None:
     assert closer.alive
     presence(pipeline, "ag-3")
+    router.wait_for_log("presence acme ag-3 online")
     ticket = new_ticket(pipeline)
     assert assignments(pipeline, ticket.ticket_id)[0].agent_id == "ag-3"
     # C2: the first agent reply starts the countdown; a later one does not extend it.

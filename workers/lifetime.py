@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -21,3 +24,17 @@ def die_with_parent() -> None:
     """
     if sys.platform.startswith("linux"):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def run_replica(main: Coroutine[Any, Any, None]) -> None:
+    """Run a worker replica until its loop has drained and committed.
+
+    When the event loop closes it hands SIGTERM back to the default action, so a second
+    SIGTERM (a supervisor repeating itself) would kill a replica that is only tearing down
+    and report a clean stop as a death by signal. From then on there is nothing to stop.
+    """
+    try:
+        asyncio.run(main)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

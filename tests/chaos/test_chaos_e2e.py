@@ -189,7 +189,7 @@ def test_replicas_survive_sigkills_and_a_redis_restart(
         for worker in workers:  # scale everything down at once, as an operator would
             if worker.alive:
                 worker.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        exit_codes = [w.sigterm(40) for w in workers]
+        exit_codes = [w.wait(40) for w in workers]  # one SIGTERM each, as an operator sends
         events = pipeline.events.drain()
     finally:
         chaos.stop.set()

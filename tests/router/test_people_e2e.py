@@ -150,6 +150,8 @@ def test_manual_assignment_roles_and_accounts(
 def test_transfer_clears_agent_and_notifies_the_team(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
     presence(pipeline, "ag-3")
+    # Presence and tickets are different topics: nothing orders them but this wait.
+    router.wait_for_log("presence acme ag-3 online")
     ticket = new_ticket(pipeline)
     assert assignments(pipeline, ticket.ticket_id)[0].agent_id == "ag-3"
     command(pipeline, "transfer", ticket.ticket_id, actor_id="ag-3", ticket_id=ticket.ticket_id,

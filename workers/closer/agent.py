@@ -18,6 +18,7 @@ from workers.closer.firing import FireLoop
 from workers.closer.watched_accounts import WatchedAccounts
 from workers.consumer import ConsumerLoop, Decoded, Outgoing, is_transient
 from workers.kafka import make_producer
+from workers.lifetime import run_replica
 from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.store import connect, connect_pubsub
@@ -141,4 +142,4 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     configure_logging()
-    asyncio.run(run(Settings.from_env()))
+    run_replica(run(Settings.from_env()))

@@ -42,6 +42,7 @@ from workers.handoff.retry import PermanentHelpdeskError, RetryPolicy, with_retr
 from workers.handoff.store import EndClass, HandoffStore
 from workers.handoff.zendesk import Zendesk
 from workers.kafka import group_timeouts
+from workers.lifetime import run_replica
 from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.store import connect
@@ -269,4 +270,4 @@ async def run(settings: Settings, env: Mapping[str, str]) -> None:
 
 def main() -> None:
     configure_logging()
-    asyncio.run(run(Settings.from_env(), dict(os.environ)))
+    run_replica(run(Settings.from_env(), dict(os.environ)))

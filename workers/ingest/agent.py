@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -13,6 +12,7 @@ from workers.deadletter import dead_letter
 from workers.ingest.events import ticket_events, typing_event
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
+from workers.lifetime import run_replica
 from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.store import connect
@@ -72,4 +72,4 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     configure_logging()
-    asyncio.run(run(Settings.from_env()))
+    run_replica(run(Settings.from_env()))

@@ -3,7 +3,6 @@ replies, status changes and notifications (R1-R10, N1, A1, A3)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -32,6 +31,7 @@ from workers.clock import Clock, ControlledClock, make_clock
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.deadletter import dead_letter
 from workers.ids import event_id
+from workers.lifetime import run_replica
 from workers.logs import configure_logging
 from workers.metrics import ASSIGNMENTS
 from workers.router.decide import (
@@ -340,4 +340,4 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     configure_logging()
-    asyncio.run(run(Settings.from_env()))
+    run_replica(run(Settings.from_env()))
