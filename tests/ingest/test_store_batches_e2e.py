@@ -1,0 +1,39 @@
+"""One script call threads a whole batch per account: messages of several accounts,
+interleaved, must come back in batch order with each account's own numbering, and a
+message repeated inside one batch must be applied once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.messages import email, sms
+from workers.ingest.store import IngestStore
+from workers.ingest.threading import plan_threading
+from workers.settings import Settings
+from workers.store import connect
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_interleaved_accounts_and_a_repeat_inside_one_batch(settings: Settings) -> None:
+    first = sms(account_id="acme", from_number="+15550000001")
+    batch = [
+        first,
+        sms(account_id="beta", from_number="+15550000001"),
+        sms(account_id="acme", from_number="+15550000001"),   # continues acme's ticket
+        email(account_id="beta", references=["<unknown@mail.example>"]),
+        first,                                                 # redelivered in the batch
+        sms(account_id="acme", from_number="+15550000002"),
+    ]
+    client = connect(settings)
+    try:
+        outcomes = await IngestStore(settings, client).thread_messages(
+            [plan_threading(m) for m in batch])
+    finally:
+        await client.aclose()
+    assert [(o.kind, o.number, o.duplicate) for o in outcomes] == [
+        ("created", 1, False), ("created", 1, False), ("appended", 1, False),
+        ("created", 2, False), ("created", 1, True), ("created", 2, False)]
+    assert outcomes[2].ticket_id == outcomes[0].ticket_id == outcomes[4].ticket_id
+    assert len({outcomes[i].ticket_id for i in (0, 1, 3, 5)}) == 4
+    assert [o.version for o in outcomes[:3]] == [1, 1, 2]
