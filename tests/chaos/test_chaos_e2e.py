@@ -28,6 +28,7 @@ from tests.handoff.fakes import FakeHelpdesk
 from tests.messages import chat, email, sms
 from tests.pipeline import Pipeline
 from workers.config_publish import publish_accounts
+from workers.consumer import SHUTDOWN_GRACE_S
 from workers.embedded import RedisServer
 from workers.processes import WORKER_KINDS, WorkerProcess
 from workers.settings import Settings
@@ -237,5 +238,8 @@ def test_replicas_survive_sigkills_and_a_redis_restart(
     if stuck:
         pytest.fail("replicas that did not drain on SIGTERM:\n" + "\n\n".join(stuck))
     assert chaos.kills >= 10 and chaos.redis_kills == 1
+    forced = sum(any("shutdown still running" in line for line in w.lines) for w in workers)
     print(f"\nchaos: {len(message_ids)} messages, {len(tickets)} tickets, {HANDOFFS} handoffs, "
-          f"{len(bad_keys)} malformed; {chaos.kills} replica SIGKILLs, 1 Redis kill")
+          f"{len(bad_keys)} malformed; {chaos.kills} replica SIGKILLs, 1 Redis kill; "
+          f"{len(workers) - forced} of {len(workers)} replicas drained on SIGTERM, "
+          f"{forced} stopped at the {SHUTDOWN_GRACE_S:.0f} s deadline holding no batch")
