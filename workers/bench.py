@@ -21,7 +21,7 @@ from workers.embedded import EmbeddedStack
 from workers.kafka import make_producer, make_reader
 from workers.processes import WorkerProcess
 from workers.settings import Settings
-from workers.topics import ensure_topics
+from workers.topics import DEFAULT_PARTITIONS, ensure_topics
 from workers.traffic import sample_records
 
 READY = r"partitions assigned: [1-9]"
@@ -116,10 +116,10 @@ def bench_ingest(messages: int, replicas: int) -> dict[str, float]:
     return {"messages": float(customer_messages), "seconds": elapsed, "messages_per_s": rate}
 
 
-async def raw_pass_through(settings: Settings, count: int) -> float:
+async def raw_pass_through(settings: Settings, count: int, partitions: int) -> float:
     """Records/s of a plain consume-and-reproduce loop on the same broker: the ceiling any
     worker on it can reach."""
-    ensure_topics(settings, {"bench.raw.in": 8, "bench.raw.out": 8})
+    ensure_topics(settings, {"bench.raw.in": partitions, "bench.raw.out": partitions})
     payload = encode(SmsMessage(account_id="bench", message_id="m", from_number="+15550000000",
                                 to_number="+15557654321", body="x" * 60,
                                 received_at=datetime.now(UTC)))
@@ -205,16 +205,19 @@ def _wait_any(workers: list[WorkerProcess], pattern: str, timeout_s: float = 60)
             raise TimeoutError(f"no replica logged /{pattern}/")
 
 
-def bench_pipeline(tickets: int, replicas: int, rate: float | None) -> dict[str, float]:
+def bench_pipeline(tickets: int, replicas: int, rate: float | None,
+                   partitions: int = DEFAULT_PARTITIONS) -> dict[str, float]:
     """Routed tickets/s and end-to-end latency through ingest + router, next to a raw
-    pass-through of the same broker measured in the same run (X5)."""
+    pass-through of the same broker measured in the same run (X5). Every topic, the raw
+    pass-through's included, gets `partitions` partitions."""
     account = AccountDocument(account_id="bench", version=1, round_robin=True, agents=[
         AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@bench.example", role="support")
         for i in range(5)])
-    with EmbeddedStack() as settings:
+    with EmbeddedStack(partitions=partitions) as settings:
         publish_accounts(settings, [account])
-        raw = asyncio.run(raw_pass_through(settings, tickets))
-        click.echo(f"raw pass-through: {raw:.0f} records/s (consume + re-produce, aiokafka)")
+        raw = asyncio.run(raw_pass_through(settings, tickets, partitions))
+        click.echo(f"raw pass-through: {raw:.0f} records/s (consume + re-produce, aiokafka; "
+                   f"{partitions} partitions per topic)")
         workers = _start_replicas(settings, ["ingest", "router"], replicas)
         try:
             asyncio.run(_produce(settings, [

@@ -160,14 +160,20 @@ def traffic(count: int, rate: float | None, account: str) -> None:
 @click.option("--replicas", default=1, show_default=True, help="Replicas of each worker kind.")
 @click.option("--rate", default=None, type=float,
               help="Pace inbound messages at this many per second (default: flat out).")
-def bench(stage: str, tickets: int, replicas: int, rate: float | None) -> None:
+@click.option("--partitions", default=8, show_default=True,
+              help="Partitions per topic on the embedded broker (pipeline stage).")
+def bench(stage: str, tickets: int, replicas: int, rate: float | None,
+          partitions: int) -> None:
     """Routed tickets/s and latency percentiles beside a raw pass-through (X5)."""
     from workers.bench import bench_ingest, bench_pipeline
 
+    if partitions < replicas:
+        raise click.BadParameter(f"{replicas} replicas need at least as many partitions",
+                                 param_hint="--partitions")
     if stage == "ingest":
         bench_ingest(tickets, replicas)
     else:
-        bench_pipeline(tickets, replicas, rate)
+        bench_pipeline(tickets, replicas, rate, partitions)
 
 
 def _redis_call(fn: Any) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from workers.lifetime import die_with_parent
 from workers.settings import Settings, kafka_bootstrap_from_url
-from workers.topics import ensure_topics
+from workers.topics import ensure_topics, partition_counts
 
 
 def free_port() -> int:
@@ -179,13 +179,14 @@ class EmbeddedStack:
     """Broker + Redis for local runs and tests; a context manager that tears both down."""
 
     def __init__(self, topic_prefix: str = "", redis_appendonly: bool = False,
-                 redis_cluster: bool = False) -> None:
+                 redis_cluster: bool = False, partitions: int | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="ticketflow-")
         self.broker: TansuBroker | None = None
         self.redis: RedisServer | RedisCluster | None = None
         self.redis_cluster = redis_cluster
         self.topic_prefix = topic_prefix
         self.redis_appendonly = redis_appendonly
+        self.partitions = partitions
         self.settings = Settings()
 
     def start(self) -> Settings:
@@ -209,7 +210,8 @@ class EmbeddedStack:
             fetch_max_wait_ms=int(os.environ.get("TICKETFLOW_FETCH_MAX_WAIT_MS",
                                                  20 if kafka is None else 500)),
         )
-        ensure_topics(self.settings)
+        ensure_topics(self.settings,
+                      partition_counts(self.partitions) if self.partitions else None)
         return self.settings
 
     def stop(self) -> None:

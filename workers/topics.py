@@ -15,8 +15,17 @@ log = logging.getLogger(__name__)
 
 # Partitions bound how many replicas of a worker kind share the work. accounts.config has
 # one partition: every replica reads all of it anyway, and one partition keeps versions in order.
-PARTITIONS: dict[str, int] = {name: 8 for name in TOPICS}
-PARTITIONS.update({"accounts.config": 1, "deadletter": 2})
+DEFAULT_PARTITIONS = 8
+
+
+def partition_counts(per_topic: int = DEFAULT_PARTITIONS) -> dict[str, int]:
+    """Partitions of every topic when the worker topics get `per_topic` each."""
+    counts = {name: per_topic for name in TOPICS}
+    counts.update({"accounts.config": 1, "deadletter": min(2, per_topic)})
+    return counts
+
+
+PARTITIONS = partition_counts()
 COMPACTED = frozenset({"accounts.config"})
 
 
