@@ -18,11 +18,11 @@ run: $(STAMP)
 
 # The whole suite, the chaos run included (it brings its own broker; about 90 s).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rP
 
 # The chaos run alone (issue 6).
 chaos: $(STAMP)
-	$(BIN)/python -m pytest -q -m chaos
+	$(BIN)/python -m pytest -q -rP -m chaos
 
 # The end-to-end suite again, on a 3-master Redis Cluster started from redis-server binaries.
 test-cluster: $(STAMP)
