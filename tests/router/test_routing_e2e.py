@@ -150,6 +150,15 @@ def test_agent_going_offline_mid_stream_gets_nothing_after(
     presence(pipeline, "a0", "offline", account="rr5")
     router.wait_for_log("presence rr5 a0 offline")
     stream.join()
+    # The late tickets must form one run of the rotation: with first-stream tickets still
+    # being routed from other partitions, the two would interleave and the late ones alone
+    # need not split evenly.
+    first_numbers = {m.from_number for m in first}
+    pipeline.events.wait_for(lambda rs: len({
+        r.ticket_id for r in rs if isinstance(r, TicketCreated)
+        and r.customer.phone in first_numbers} & {
+        r.ticket_id for r in rs if isinstance(r, TicketAssigned)}) >= 300,
+        what="the first 300 tickets routed")
     pipeline.publish_many([("inbound.sms", m.from_number, encode(m)) for m in later])
     late_numbers = {m.from_number for m in later}
     created = pipeline.events.wait_for(lambda rs: len(
