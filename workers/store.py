@@ -7,6 +7,7 @@ an account's keys share one Redis Cluster slot and one Lua script can touch them
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,28 @@ class OrderedCalls:
 
         await asyncio.gather(*(run(ix) for ix in groups.values()))
         return results
+
+
+async def script_per_account(
+        client: Any, script: Any, accounts: Sequence[str],
+        call: Callable[[str, list[int]], tuple[list[str], list[str]]],
+        decode: Callable[[Any], list[Any]]) -> list[Any]:
+    """Run `script` once per account over the items of that account (item i belongs to
+    `accounts[i]`; `call` gives the keys and args for an account's item indexes, in order),
+    all in as few round trips as `OrderedCalls` allows. `decode` turns one call's answer
+    into one result per item; the results come back in item order."""
+    groups: dict[str, list[int]] = {}
+    for i, account_id in enumerate(accounts):
+        groups.setdefault(account_id, []).append(i)
+    calls = OrderedCalls(client)
+    for account_id, indexes in groups.items():
+        keys, args = call(account_id, indexes)
+        calls.script(script, keys, args)
+    results: list[Any] = [None] * len(accounts)
+    for indexes, raw in zip(groups.values(), await calls.execute(), strict=True):
+        for i, result in zip(indexes, decode(raw), strict=True):
+            results[i] = result
+    return results
 
 
 def _hash_tag(key: str) -> str:

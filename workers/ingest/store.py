@@ -9,7 +9,7 @@ import msgspec
 
 from workers.ingest.threading import ThreadingPlan, ThreadOutcome
 from workers.settings import Settings
-from workers.store import OrderedCalls, account_base, load_script, ticket_key
+from workers.store import account_base, load_script, script_per_account, ticket_key
 
 SEEN_TTL_SECONDS = 30 * 86400
 """Dedup marks outlive any realistic redelivery or provider retry window."""
@@ -47,19 +47,15 @@ class IngestStore:
         one round trip where the server allows."""
         if not plans:
             return []
-        by_account: dict[str, list[int]] = {}
-        for i, plan in enumerate(plans):
-            by_account.setdefault(plan.account_id, []).append(i)
-        calls = OrderedCalls(self._client)
-        for account_id, indexes in by_account.items():
-            calls.script(self._script, [account_base(self._settings, account_id)],
-                         [str(SEEN_TTL_SECONDS),
-                          _encode([_script_plan(plans[i]) for i in indexes]).decode()])
-        outcomes: list[ThreadOutcome | None] = [None] * len(plans)
-        for indexes, raw in zip(by_account.values(), await calls.execute(), strict=True):
-            for i, outcome in zip(indexes, _outcomes.decode(raw), strict=True):
-                outcomes[i] = outcome
-        return outcomes  # type: ignore[return-value]
+
+        def call(account_id: str, indexes: list[int]) -> tuple[list[str], list[str]]:
+            return ([account_base(self._settings, account_id)],
+                    [str(SEEN_TTL_SECONDS),
+                     _encode([_script_plan(plans[i]) for i in indexes]).decode()])
+
+        return await script_per_account(self._client, self._script,
+                                        [plan.account_id for plan in plans], call,
+                                        _outcomes.decode)
 
     async def open_ticket_of_session(self, account_id: str, session_id: str) -> str | None:
         """The web chat session's current ticket, unless it is closed."""

@@ -13,7 +13,7 @@ from schemas.events import TicketAssigned
 from workers.presence import online_key, presence_cutoff
 from workers.router.decide import CreationPlan
 from workers.settings import Settings
-from workers.store import OrderedCalls, account_base, ticket_key
+from workers.store import OrderedCalls, account_base, script_per_account, ticket_key
 
 _HERE = Path(__file__).parent
 _entry = msgspec.json.Decoder(TicketAssigned)
@@ -95,20 +95,16 @@ class RouterStore:
                              now: datetime) -> list[StepResult]:
         """Run the steps in order: one script call per account, one round trip where the
         server allows. Results come back in the order of `steps`."""
-        by_account: dict[str, tuple[AccountDocument, list[int]]] = {}
-        for i, (account, _) in enumerate(steps):
-            by_account.setdefault(account.account_id, (account, []))[1].append(i)
-        calls = OrderedCalls(self.client)
-        for account_id, (account, indexes) in by_account.items():
-            calls.script(self._route_new, [self.base(account_id)],
-                         [account_id, _rfc3339(now), _cutoff(account, now),
-                          _encode([steps[i][1] for i in indexes]).decode()])
-        results: list[StepResult] = [None] * len(steps)
-        for (_, indexes), raw in zip(by_account.values(), await calls.execute(), strict=True):
-            for i, result in zip(indexes, _step_results.decode(raw), strict=True):
-                results[i] = (tuple(result) if isinstance(result, list)  # type: ignore[assignment]
-                              else result or None)
-        return results
+
+        def call(account_id: str, indexes: list[int]) -> tuple[list[str], list[str]]:
+            account = steps[indexes[0]][0]
+            return ([self.base(account_id)],
+                    [account_id, _rfc3339(now), _cutoff(account, now),
+                     _encode([steps[i][1] for i in indexes]).decode()])
+
+        return await script_per_account(
+            self.client, self._route_new, [account.account_id for account, _ in steps], call,
+            _decode_step_results)
 
     async def assign(self, account: AccountDocument, ticket_id: str, *, mark: str, mode: str,
                      actor: str | None, method: str, team_id: str | None, agent_id: str | None,
@@ -164,6 +160,12 @@ class RouterStore:
     async def set_tags(self, account_id: str, ticket_id: str, tags: list[str]) -> None:
         await self.client.hset(ticket_key(self.settings, account_id, ticket_id), "tags",
                                msgspec.json.encode(tags).decode())
+
+
+def _decode_step_results(raw: str) -> list[StepResult]:
+    """Read steps answer [agent, opening message]; route steps an entry, '' or MISSING."""
+    return [tuple(r) if isinstance(r, list) else r or None  # type: ignore[misc]
+            for r in _step_results.decode(raw)]
 
 
 def decode_entry(raw: str) -> TicketAssigned | str | None:
