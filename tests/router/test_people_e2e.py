@@ -42,7 +42,9 @@ def test_presence_is_self_only_and_offline_agents_get_nothing(
     presence(pipeline, "ag-2")
     presence(pipeline, "ag-3")
     presence(pipeline, "ag-2", "logout")
+    # Each agent's presence may sit on another partition: wait for both to be applied.
     router.wait_for_log("presence acme ag-2 logout")
+    router.wait_for_log("presence acme ag-3 online")
     for n in range(3):  # shipping = [ag-2, ag-3]; only ag-3 is online
         ticket = new_ticket(pipeline, from_number=f"+1555000100{n}")
         assert assignments(pipeline, ticket.ticket_id)[0].agent_id == "ag-3"
@@ -205,6 +207,8 @@ def test_reply_claims_unassigned_ticket_and_starts_countdown_once(
 def test_status_changes_views_overview_and_reopen_notice(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
     presence(pipeline, "ag-3")
+    # Presence and tickets are different topics: nothing orders them but this wait.
+    router.wait_for_log("presence acme ag-3 online")
     mine, other = (new_ticket(pipeline, from_number=f"+1555000500{n}") for n in range(2))
     assert assignments(pipeline, mine.ticket_id)[0].agent_id == "ag-3"
     assert assignments(pipeline, other.ticket_id)[0].agent_id == "ag-3"
