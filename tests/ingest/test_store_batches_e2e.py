@@ -37,3 +37,22 @@ async def test_interleaved_accounts_and_a_repeat_inside_one_batch(settings: Sett
     assert outcomes[2].ticket_id == outcomes[0].ticket_id == outcomes[4].ticket_id
     assert len({outcomes[i].ticket_id for i in (0, 1, 3, 5)}) == 4
     assert [o.version for o in outcomes[:3]] == [1, 1, 2]
+
+
+async def test_a_redis_that_lost_its_scripts_threads_the_batch_anyway(settings: Settings) -> None:
+    """Batches call the script by its hash; a server that does not know it (new, restarted
+    or flushed) gets it loaded and the batch applied once."""
+    client = connect(settings)
+    store = IngestStore(settings, client)
+    try:
+        first = await store.thread_messages([plan_threading(sms(account_id="acme",
+                                                                 from_number="+15550000009"))])
+        await client.script_flush()
+        again = sms(account_id="acme", from_number="+15550000009")
+        new = sms(account_id="acme", from_number="+15550000010")
+        outcomes = await store.thread_messages([plan_threading(again), plan_threading(new)])
+    finally:
+        await client.aclose()
+    assert [(o.kind, o.duplicate) for o in outcomes] == [("appended", False), ("created", False)]
+    assert outcomes[0].ticket_id == first[0].ticket_id
+    assert outcomes[0].version == first[0].version + 1
