@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -27,6 +28,27 @@ def test_kustomization_lists_every_manifest() -> None:
     listed = set(yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())["resources"])
     present = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == present
+
+
+# KEDA's ScaledObject is a custom resource, outside the Kubernetes schema; the lag
+# autoscaling test below checks it against the code instead.
+CUSTOM_RESOURCES = frozenset({"ScaledObject"})
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.33.0"])
+def test_manifests_are_valid_kubernetes_objects(version: str) -> None:
+    """Strict validation against the published Kubernetes schema: a misspelt field or a
+    wrong type fails here rather than at `kubectl apply`."""
+    checked = 0
+    for doc in k8s():
+        if doc["kind"] in CUSTOM_RESOURCES:
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{doc['kind']} {doc['metadata']['name']}: {exc.message}")
+        checked += 1
+    assert checked >= 7  # namespace, config map, secret, topics job, four deployments
 
 
 def test_configuration_is_environment_only_and_understood_by_the_workers() -> None:
