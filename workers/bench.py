@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
 from aiokafka import TopicPartition
@@ -129,24 +132,119 @@ async def raw_pass_through(settings: Settings, count: int, partitions: int) -> f
     await producer.start()
     try:
         started = time.monotonic()
-        moved = 0
-        while moved < count:
-            batch = await reader.getmany(timeout_ms=100, max_records=5000)  # type: ignore[attr-defined]
-            futures = [await producer.send(settings.topic("bench.raw.out"), r.value, key=r.key)
-                       for records in batch.values() for r in records]
-            await asyncio.gather(*futures)
-            moved += len(futures)
+        await _reproduce(settings, reader, producer, "bench.raw.out", count)
         return count / (time.monotonic() - started)
     finally:
         await producer.stop()
         await reader.stop()  # type: ignore[attr-defined]
 
 
+async def _reproduce(settings: Settings, reader: Any, producer: Any, topic: str,
+                     count: int) -> None:
+    """The raw pass-through itself: re-produce what `reader` gets to `topic`, batch by
+    batch with every ack awaited, until `count` records moved."""
+    moved = 0
+    while moved < count:
+        batch = await reader.getmany(timeout_ms=100, max_records=5000)
+        futures = [await producer.send(settings.topic(topic), r.value, key=r.key)
+                   for records in batch.values() for r in records]
+        await asyncio.gather(*futures)
+        moved += len(futures)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _p50_by_tenth(values: list[float]) -> list[float]:
+    """Median of each tenth of `values`, in order: shows whether latency drifts in a run."""
+    tenth = max(1, len(values) // 10)
+    return [statistics.median(values[i:i + tenth]) for i in range(0, tenth * 10, tenth)
+            if values[i:i + tenth]]
+
+
+def _echo_tenths(latencies: list[float]) -> None:
+    click.echo("  p50 by tenth of the run: "
+               + ", ".join(f"{v * 1000:.1f}" for v in _p50_by_tenth(latencies)) + " ms")
+
+
+async def _broker_alone(settings: Settings, count: int, rate: float | None,
+                        broker_pid: int | None) -> tuple[list[float], list[float]]:
+    """Paced records through one raw pass-through hop: per-record latency (published ->
+    read back after the hop, in send order) and the broker's CPU share per tenth of the run."""
+    sent_at: dict[str, float] = {}
+    latency: dict[int, float] = {}
+    records = [("bench.raw.in", f"k{i}", b"x" * 300) for i in range(count)]
+    source, _ = await _reader_for(settings, "bench.raw.in")
+    sink, _ = await _reader_for(settings, "bench.raw.out")
+    producer = make_producer(settings, linger_ms=5)
+    await producer.start()
+    cpu: list[float] = []
+
+    async def sample_cpu(pid: int, every_s: float) -> None:
+        last, at = _cpu_seconds(pid), time.monotonic()
+        while last is not None:
+            await asyncio.sleep(every_s)
+            now, now_at = _cpu_seconds(pid), time.monotonic()
+            if now is None:
+                return
+            cpu.append((now - last) / (now_at - at))
+            last, at = now, now_at
+
+    hop = asyncio.create_task(_reproduce(settings, source, producer, "bench.raw.out", count))
+    # An external broker (TICKETFLOW_KAFKA) has no process here to sample.
+    sampler = asyncio.create_task(sample_cpu(broker_pid, count / rate / 10 if rate else 0.5)
+                                  if broker_pid else asyncio.sleep(0))
+    publish = asyncio.create_task(_produce(settings, records, rate, sent_at))
+    try:
+        while len(latency) < count:
+            batch = await sink.getmany(timeout_ms=100, max_records=10000)  # type: ignore[attr-defined]
+            now = time.monotonic()
+            for raw in (r for rs in batch.values() for r in rs):
+                key = raw.key.decode()
+                latency[int(key[1:])] = now - sent_at[key]
+        await asyncio.gather(hop, publish)
+    finally:
+        sampler.cancel()
+        await producer.stop()
+        await source.stop()  # type: ignore[attr-defined]
+        await sink.stop()  # type: ignore[attr-defined]
+    return [latency[i] for i in range(count)], cpu[:10]
+
+
+def bench_broker(records: int, rate: float | None, partitions: int) -> dict[str, float]:
+    """The broker alone under the pipeline's load shape: one consume-and-reproduce hop,
+    paced, with latency and the broker's CPU per tenth of the run. No ticketflow code runs,
+    so what drifts here drifts under the workers too."""
+    stack = EmbeddedStack(partitions=partitions)
+    with stack as settings:
+        ensure_topics(settings, {"bench.raw.in": partitions, "bench.raw.out": partitions})
+        pid = stack.broker.proc.pid if stack.broker and stack.broker.proc else None
+        latencies, cpu = asyncio.run(_broker_alone(settings, records, rate, pid))
+    figures = {"p50_ms": _percentile(latencies, 50) * 1000,
+               "p99_ms": _percentile(latencies, 99) * 1000}
+    paced = f"paced at {rate:.0f}/s" if rate else "flat out"
+    click.echo(f"broker alone, one raw pass-through hop, {records} records {paced}, "
+               f"{partitions} partitions: latency p50 {figures['p50_ms']:.1f} ms, "
+               f"p99 {figures['p99_ms']:.1f} ms")
+    _echo_tenths(latencies)
+    if cpu:
+        click.echo("  broker CPU by tenth of the run: "
+                   + ", ".join(f"{c:.0%}" for c in cpu) + " of a core")
+    return figures
+
+
 async def _route_and_watch(settings: Settings, count: int, rate: float | None,
                            ) -> tuple[float, list[float], dict[str, list[float]]]:
     """Send `count` new-customer SMS; return routed tickets/s, per-ticket latencies
     (message published -> its ticket.assigned read back) and the same split by hop from
-    the records' create times, in seconds."""
+    the records' create times, in seconds. "written" is the latency without the read-back
+    hop: what any consumer sees less its own fetch wait."""
     records = []
     for i in range(count):
         message = SmsMessage(account_id="bench", message_id=f"b{i}", from_number=f"+1999{i:07d}",
@@ -157,7 +255,8 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
     phone_of: dict[str, str] = {}
     created_ms: dict[str, int] = {}
     latencies: list[float] = []
-    hops: dict[str, list[float]] = {"ingest": [], "router": [], "read back": []}
+    hops: dict[str, list[float]] = {"ingest": [], "router": [], "read back": [],
+                                    "written": []}
     reader, _ = await _reader_for(settings, "tickets.events")
     started = time.monotonic()
     producer = asyncio.create_task(_produce(settings, records, rate, sent_at))
@@ -179,6 +278,7 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
                     hops["ingest"].append((created_ms[event.ticket_id] - sent_ms) / 1e3)
                     hops["router"].append((raw.timestamp - created_ms[event.ticket_id]) / 1e3)
                     hops["read back"].append((wall_ms - raw.timestamp) / 1e3)
+                    hops["written"].append((raw.timestamp - sent_ms) / 1e3)
                     finished = now
             if now - started > 600:
                 raise TimeoutError(f"only {len(latencies)} of {count} tickets routed")
@@ -235,11 +335,21 @@ def bench_pipeline(tickets: int, replicas: int, rate: float | None,
                "p50_ms": _percentile(latencies, 50) * 1000,
                "p95_ms": _percentile(latencies, 95) * 1000,
                "p99_ms": _percentile(latencies, 99) * 1000}
+    # A paced run routes what it is given, so only a flat-out run's ratio means anything.
     paced = f"paced at {rate:.0f}/s" if rate else "flat out"
+    ratio = ("ratio for flat-out runs only" if rate
+             else f"{figures['ratio']:.0%} of raw pass-through")
     click.echo(f"ingest+router x{replicas}, {tickets} tickets {paced}: "
-               f"{routed:.0f} routed tickets/s = {figures['ratio']:.0%} of raw pass-through; "
+               f"{routed:.0f} routed tickets/s = {ratio}; "
                f"latency p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
                f"p99 {figures['p99_ms']:.1f} ms")
+    _echo_tenths(latencies)
+    written = hops.pop("written")
+    for q in (50, 95, 99):
+        figures[f"written_p{q}_ms"] = _percentile(written, q) * 1000
+    click.echo(f"  to ticket.assigned written (its create time, no read-back hop): "
+               f"p50 {figures['written_p50_ms']:.1f} ms, p95 {figures['written_p95_ms']:.1f} ms, "
+               f"p99 {figures['written_p99_ms']:.1f} ms")
     click.echo("  by hop (record create times): " + "; ".join(
         f"{hop} p50 {_percentile(values, 50) * 1000:.1f} ms, "
         f"p99 {_percentile(values, 99) * 1000:.1f} ms" for hop, values in hops.items()))

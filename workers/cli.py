@@ -154,8 +154,10 @@ def traffic(count: int, rate: float | None, account: str) -> None:
 
 
 @main.command()
-@click.option("--stage", type=click.Choice(["pipeline", "ingest"]), default="pipeline",
-              show_default=True, help="ingest + router, or ingest alone.")
+@click.option("--stage", type=click.Choice(["pipeline", "ingest", "broker"]),
+              default="pipeline", show_default=True,
+              help="ingest + router, ingest alone, or the broker alone (one raw hop, "
+                   "latency and broker CPU per tenth of the run).")
 @click.option("--tickets", default=20000, show_default=True, help="Messages to drive through.")
 @click.option("--replicas", default=1, show_default=True, help="Replicas of each worker kind.")
 @click.option("--rate", default=None, type=float,
@@ -165,13 +167,15 @@ def traffic(count: int, rate: float | None, account: str) -> None:
 def bench(stage: str, tickets: int, replicas: int, rate: float | None,
           partitions: int) -> None:
     """Routed tickets/s and latency percentiles beside a raw pass-through (X5)."""
-    from workers.bench import bench_ingest, bench_pipeline
+    from workers.bench import bench_broker, bench_ingest, bench_pipeline
 
     if partitions < replicas:
         raise click.BadParameter(f"{replicas} replicas need at least as many partitions",
                                  param_hint="--partitions")
     if stage == "ingest":
         bench_ingest(tickets, replicas)
+    elif stage == "broker":
+        bench_broker(tickets, rate, partitions)
     else:
         bench_pipeline(tickets, replicas, rate, partitions)
 

@@ -19,16 +19,38 @@ def test_bench_reports_routed_rate_latency_and_raw_pass_through() -> None:
     assert result.exit_code == 0, result.output
     raw = re.search(r"raw pass-through: (\d+) records/s .*2 partitions per topic", result.output)
     routed = re.search(r"ingest\+router x1, 300 tickets paced at 300/s: (\d+) routed tickets/s "
-                       r"= \d+% of raw pass-through; latency p50 ([\d.]+) ms, "
+                       r"= ratio for flat-out runs only; latency p50 ([\d.]+) ms, "
                        r"p95 ([\d.]+) ms, p99 ([\d.]+) ms", result.output)
     assert raw and routed, result.output
     assert int(raw[1]) > 0 and int(routed[1]) > 0
     p50, p95, p99 = (float(routed[i]) for i in (2, 3, 4))
     assert 0 < p50 <= p95 <= p99
     assert re.search(r"by hop .*: ingest p50 .* router p50 .* read back p50", result.output)
+    tenths = re.search(r"p50 by tenth of the run: ([\d., ]+) ms", result.output)
+    assert tenths and len(tenths[1].split(", ")) == 10, result.output
+    written = re.search(r"to ticket.assigned written .*: p50 ([\d.]+) ms, p95 ([\d.]+) ms, "
+                        r"p99 ([\d.]+) ms", result.output)
+    assert written, result.output
+    w50, w95, w99 = (float(written[i]) for i in (1, 2, 3))
+    # Written precedes read back, ticket by ticket, so its percentiles cannot be larger.
+    assert 0 < w50 <= w95 <= w99 and w50 <= p50 and w99 <= p99
 
 
 def test_bench_refuses_more_replicas_than_partitions() -> None:
     result = CliRunner().invoke(main, ["bench", "--replicas", "3", "--partitions", "2"])
     assert result.exit_code == 2
     assert "3 replicas need at least as many partitions" in result.output
+
+
+def test_bench_broker_alone_reports_latency_and_cpu_per_tenth() -> None:
+    result = CliRunner().invoke(main, ["bench", "--stage", "broker", "--tickets", "600",
+                                       "--rate", "300", "--partitions", "2"])
+    assert result.exit_code == 0, result.output
+    overall = re.search(r"broker alone, one raw pass-through hop, 600 records paced at 300/s, "
+                        r"2 partitions: latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", result.output)
+    assert overall, result.output
+    assert 0 < float(overall[1]) <= float(overall[2])
+    tenths = re.search(r"p50 by tenth of the run: ([\d., ]+) ms", result.output)
+    assert tenths and len(tenths[1].split(", ")) == 10, result.output
+    cpu = re.search(r"broker CPU by tenth of the run: ([\d%, ]+) of a core", result.output)
+    assert cpu and 1 <= len(cpu[1].split(", ")) <= 10, result.output
