@@ -28,8 +28,7 @@ def test_agent_reply_through_the_router_starts_the_closers_countdown(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
         closer: WorkerProcess, clock: ClockControl) -> None:
     assert closer.alive
-    presence(pipeline, "ag-3")
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
     ticket = new_ticket(pipeline)
     assert assignments(pipeline, ticket.ticket_id)[0].agent_id == "ag-3"
     # C2: the first agent reply starts the countdown; a later one does not extend it.
@@ -65,8 +64,7 @@ def test_agent_reply_through_the_router_starts_the_closers_countdown(
 def test_internal_handoff_becomes_a_routed_ticket(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
         handoff: WorkerProcess) -> None:
-    presence(pipeline, "ag-1")
-    router.wait_for_log("presence acme ag-1 online")
+    presence(pipeline, "ag-1", applied_by=router)
     request = HandoffRequest(
         handoff_id="h-chain", account_id="acme", conversation_id="s-chain", channel="webchat",
         visitor=HandoffVisitor(email="ana@example.com", name="Ana", authenticated=True),

@@ -17,15 +17,25 @@ from schemas.events import TicketAssigned, TicketCreated
 from tests.conftest import MONDAY_OPEN
 from tests.messages import sms
 from tests.pipeline import Pipeline
+from workers.processes import WorkerProcess
 
 _n = count(1)
 
 
 def presence(pipeline: Pipeline, agent: str, status: str = "online", actor: str | None = None,
-             account: str = "acme", at: datetime = MONDAY_OPEN) -> None:
+             account: str = "acme", at: datetime = MONDAY_OPEN,
+             applied_by: WorkerProcess | None = None) -> None:
+    """Publish an agent's presence; with `applied_by`, return once that router applied it.
+
+    Presence and tickets are different topics, and each agent's record may sit on another
+    partition: nothing orders a presence before the tickets published after it but this wait.
+    """
+    since = len(applied_by.lines) if applied_by else 0
     pipeline.publish("agents.presence", agent, Presence(
         account_id=account, agent_id=agent, actor_id=actor or agent, status=status,  # type: ignore[arg-type]
         at=at))
+    if applied_by:
+        applied_by.wait_for_log(f"presence {account} {agent} {status}", since=since)
 
 
 def command(pipeline: Pipeline, kind: str, key: str, **fields: object) -> str:

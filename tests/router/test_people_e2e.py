@@ -40,18 +40,14 @@ def test_presence_is_self_only_and_offline_agents_get_nothing(
         lambda rs: any(isinstance(r, CommandRejected) for r in rs))[-1]
     assert "may not set the presence of 'ag-3'" in refusal.reason
     presence(pipeline, "ag-2")
-    presence(pipeline, "ag-3")
-    presence(pipeline, "ag-2", "logout")
-    # Each agent's presence may sit on another partition: wait for both to be applied.
-    router.wait_for_log("presence acme ag-2 logout")
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
+    presence(pipeline, "ag-2", "logout", applied_by=router)
     for n in range(3):  # shipping = [ag-2, ag-3]; only ag-3 is online
         ticket = new_ticket(pipeline, from_number=f"+1555000100{n}")
         assert assignments(pipeline, ticket.ticket_id)[0].agent_id == "ag-3"
     # Heartbeat timeout (120 s): ag-3 stops beating; ag-2 is back online later and beats.
     clock.set(MONDAY_OPEN + timedelta(minutes=5))
-    presence(pipeline, "ag-2", at=MONDAY_OPEN + timedelta(minutes=5))
-    router.wait_for_log("presence acme ag-2 online", since=len(router.lines) - 1)
+    presence(pipeline, "ag-2", at=MONDAY_OPEN + timedelta(minutes=5), applied_by=router)
     # Without the timeout ag-3 would take every other turn; timed out, it takes none.
     for n in range(2):
         ticket = new_ticket(pipeline, from_number=f"+1555000101{n}")
@@ -62,8 +58,7 @@ def test_outside_hours_tickets_wait_then_go_out_in_arrival_order(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
         clock: ClockControl) -> None:
     presence(pipeline, "ag-2")
-    presence(pipeline, "ag-3")
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
     clock.set(SATURDAY)
     waiting = [new_ticket(pipeline, from_number=f"+1555000200{n}") for n in range(4)]
     # Team routing happens (rule r1 -> shipping) but nobody is picked on a Saturday.
@@ -79,8 +74,7 @@ def test_outside_hours_tickets_wait_then_go_out_in_arrival_order(
     just_before = NEXT_MONDAY_OPEN - timedelta(minutes=1)
     clock.set(just_before)
     for agent in ("ag-2", "ag-3"):
-        presence(pipeline, agent, "heartbeat", at=just_before)
-        router.wait_for_log(f"presence acme {agent} heartbeat")
+        presence(pipeline, agent, "heartbeat", at=just_before, applied_by=router)
     assert pipeline.redis.zcard(f"{pipeline.base()}:backlog:shipping") == 3
     clock.set(NEXT_MONDAY_OPEN)  # ... and hours begin
     router.wait_for_log("hours began for acme: 3 waiting tickets assigned")
@@ -151,9 +145,7 @@ def test_manual_assignment_roles_and_accounts(
 
 def test_transfer_clears_agent_and_notifies_the_team(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
-    presence(pipeline, "ag-3")
-    # Presence and tickets are different topics: nothing orders them but this wait.
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
     ticket = new_ticket(pipeline)
     assert assignments(pipeline, ticket.ticket_id)[0].agent_id == "ag-3"
     command(pipeline, "transfer", ticket.ticket_id, actor_id="ag-3", ticket_id=ticket.ticket_id,
@@ -206,9 +198,7 @@ def test_reply_claims_unassigned_ticket_and_starts_countdown_once(
 
 def test_status_changes_views_overview_and_reopen_notice(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
-    presence(pipeline, "ag-3")
-    # Presence and tickets are different topics: nothing orders them but this wait.
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
     mine, other = (new_ticket(pipeline, from_number=f"+1555000500{n}") for n in range(2))
     assert assignments(pipeline, mine.ticket_id)[0].agent_id == "ag-3"
     assert assignments(pipeline, other.ticket_id)[0].agent_id == "ag-3"

@@ -44,8 +44,7 @@ def test_rules_in_order_first_match_then_team_conditions(
              actions=RuleActions(team_id="shipping")),
     ]
     apply(pipeline, router, msgspec.structs.replace(acme, version=2, rules=rules))
-    presence(pipeline, "ag-2")
-    router.wait_for_log("presence acme ag-2 online")
+    presence(pipeline, "ag-2", applied_by=router)
 
     def first_change(message: object, topic: str, key: str) -> TicketAssigned:
         pipeline.publish(topic, key, message)  # type: ignore[arg-type]
@@ -147,8 +146,7 @@ def test_agent_going_offline_mid_stream_gets_nothing_after(
     stream = threading.Thread(target=pipeline.publish_many,
                               args=([("inbound.sms", m.from_number, encode(m)) for m in first],))
     stream.start()
-    presence(pipeline, "a0", "offline", account="rr5")
-    router.wait_for_log("presence rr5 a0 offline")
+    presence(pipeline, "a0", "offline", account="rr5", applied_by=router)
     stream.join()
     # The late tickets must form one run of the rotation: with first-stream tickets still
     # being routed from other partitions, the two would interleave and the late ones alone
@@ -177,8 +175,7 @@ def test_agent_going_offline_mid_stream_gets_nothing_after(
 def test_redelivered_ticket_keeps_its_first_assignment(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
     presence(pipeline, "ag-2")
-    presence(pipeline, "ag-3")
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
     created = new_ticket(pipeline)
     [first] = assignments(pipeline, created.ticket_id)
     # Replay the ticket.created record (as a redelivery would) and a newer ticket after it.

@@ -11,8 +11,7 @@ pytestmark = pytest.mark.e2e
 
 def test_new_sms_goes_to_shipping_and_an_online_agent(pipeline: Pipeline, ingest: WorkerProcess,
                                                        router: WorkerProcess) -> None:
-    presence(pipeline, "ag-3")
-    router.wait_for_log("presence acme ag-3 online")
+    presence(pipeline, "ag-3", applied_by=router)
     created = new_ticket(pipeline)
     [change] = assignments(pipeline, created.ticket_id)
     assert (change.team_id, change.agent_id, change.method, change.rule_id) == (

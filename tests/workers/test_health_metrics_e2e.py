@@ -47,8 +47,7 @@ def test_ingest_and_router_expose_health_readiness_and_metrics(
             assert (status, json.loads(body)) == (200, {"ready": True})
             status, body = get(ports[kind], "/health")
             assert status == 200 and json.loads(body)["status"] == "ok"
-        presence(pipeline, "ag-3")
-        workers["router"].wait_for_log("presence acme ag-3 online")
+        presence(pipeline, "ag-3", applied_by=workers["router"])
         pipeline.publish_raw("inbound.sms", "bad", b"not json")
         good = sms()
         pipeline.publish("inbound.sms", good.from_number, good)
