@@ -226,12 +226,10 @@ def bench_broker(records: int, rate: float | None, partitions: int) -> dict[str,
         ensure_topics(settings, {"bench.raw.in": partitions, "bench.raw.out": partitions})
         pid = stack.broker.proc.pid if stack.broker and stack.broker.proc else None
         latencies, cpu = asyncio.run(_broker_alone(settings, records, rate, pid))
-    figures = {"p50_ms": _percentile(latencies, 50) * 1000,
-               "p99_ms": _percentile(latencies, 99) * 1000}
+    figures = _percentiles_ms(latencies, (50, 99))
     paced = f"paced at {rate:.0f}/s" if rate else "flat out"
     click.echo(f"broker alone, one raw pass-through hop, {records} records {paced}, "
-               f"{partitions} partitions: latency p50 {figures['p50_ms']:.1f} ms, "
-               f"p99 {figures['p99_ms']:.1f} ms")
+               f"{partitions} partitions: latency {_percentiles_text(figures)}")
     _echo_tenths(latencies)
     if cpu:
         click.echo("  broker CPU by tenth of the run: "
@@ -292,6 +290,17 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 10) - 1] if len(values) > 1 else values[0]
 
 
+def _percentiles_ms(values: list[float], qs: tuple[int, ...] = (50, 95, 99),
+                    prefix: str = "") -> dict[str, float]:
+    """{prefix}p{q}_ms for each q, from latencies in seconds: the figures a bench returns."""
+    return {f"{prefix}p{q}_ms": _percentile(values, q) * 1000 for q in qs}
+
+
+def _percentiles_text(figures: dict[str, float]) -> str:
+    """'p50 12.3 ms, p99 45.6 ms' from what `_percentiles_ms` returned."""
+    return ", ".join(f"{name.rsplit('_', 2)[-2]} {ms:.1f} ms" for name, ms in figures.items())
+
+
 def _wait_any(workers: list[WorkerProcess], pattern: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -331,26 +340,21 @@ def bench_pipeline(tickets: int, replicas: int, rate: float | None,
         finally:
             for worker in workers:
                 worker.sigterm()
+    latency = _percentiles_ms(latencies)
+    written = _percentiles_ms(hops.pop("written"), prefix="written_")
     figures = {"routed_per_s": routed, "raw_per_s": raw, "ratio": routed / raw,
-               "p50_ms": _percentile(latencies, 50) * 1000,
-               "p95_ms": _percentile(latencies, 95) * 1000,
-               "p99_ms": _percentile(latencies, 99) * 1000}
+               **latency, **written}
     # A paced run routes what it is given, so only a flat-out run's ratio means anything.
     paced = f"paced at {rate:.0f}/s" if rate else "flat out"
     ratio = ("ratio for flat-out runs only" if rate
              else f"{figures['ratio']:.0%} of raw pass-through")
     click.echo(f"ingest+router x{replicas}, {tickets} tickets {paced}: "
                f"{routed:.0f} routed tickets/s = {ratio}; "
-               f"latency p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
-               f"p99 {figures['p99_ms']:.1f} ms")
+               f"latency {_percentiles_text(latency)}")
     _echo_tenths(latencies)
-    written = hops.pop("written")
-    for q in (50, 95, 99):
-        figures[f"written_p{q}_ms"] = _percentile(written, q) * 1000
-    click.echo(f"  to ticket.assigned written (its create time, no read-back hop): "
-               f"p50 {figures['written_p50_ms']:.1f} ms, p95 {figures['written_p95_ms']:.1f} ms, "
-               f"p99 {figures['written_p99_ms']:.1f} ms")
+    click.echo("  to ticket.assigned written (its create time, no read-back hop): "
+               + _percentiles_text(written))
     click.echo("  by hop (record create times): " + "; ".join(
-        f"{hop} p50 {_percentile(values, 50) * 1000:.1f} ms, "
-        f"p99 {_percentile(values, 99) * 1000:.1f} ms" for hop, values in hops.items()))
+        f"{hop} {_percentiles_text(_percentiles_ms(values, (50, 99)))}"
+        for hop, values in hops.items()))
     return figures
