@@ -4,31 +4,50 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chaos test-cluster bench lint schemas clean
+UV_VERSION := 0.13.9
 
-# Re-install only when pyproject.toml changes (idempotent bootstrap).
-$(STAMP): pyproject.toml
+.PHONY: run test chaos test-cluster bench lint schemas lock redis-server python clean
+
+# Re-install only when the lock file changes (idempotent bootstrap). Every package, direct
+# and transitive, comes from requirements.lock at its pinned version and hash.
+$(STAMP): requirements.lock pyproject.toml | python
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-run: $(STAMP)
+python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || \
+	  { echo "error: ticketflow needs Python 3.11 or later as $(PYTHON) (make PYTHON=python3.12 ...)" >&2; exit 1; }
+
+# The suites and `make run` start their own redis-server on free ports; install it if absent.
+redis-server:
+	@.ci/ensure-redis-server
+
+# Refresh the lock file on purpose (newest versions the ranges in pyproject.toml allow).
+lock: | python
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/python -m uv pip compile pyproject.toml requirements-build.in --extra test --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --quiet -o requirements.lock
+	@echo "requirements.lock refreshed: run make schemas and the suite, then commit both"
+
+run: $(STAMP) redis-server
 	$(BIN)/ticketflow run
 
 # The whole suite, the chaos run included (it brings its own broker; about 90 s).
-test: $(STAMP)
+test: $(STAMP) redis-server
 	$(BIN)/python -m pytest -q -rP
 
 # The chaos run alone (issue 6).
-chaos: $(STAMP)
+chaos: $(STAMP) redis-server
 	$(BIN)/python -m pytest -q -rP -m chaos
 
 # The end-to-end suite again, on a 3-master Redis Cluster started from redis-server binaries.
-test-cluster: $(STAMP)
+test-cluster: $(STAMP) redis-server
 	TICKETFLOW_TEST_REDIS=cluster $(BIN)/python -m pytest -q -m "e2e and not chaos"
 
-bench: $(STAMP)
+bench: $(STAMP) redis-server
 	$(BIN)/ticketflow bench
 
 lint: $(STAMP)

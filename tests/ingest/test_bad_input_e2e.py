@@ -31,20 +31,23 @@ def sms_without(field: str) -> bytes:
 MALFORMED: list[tuple[str, bytes | None, str]] = [
     ("inbound.sms", b"this is not json", "not valid JSON"),
     ("inbound.sms", b'{"account_id": "acme", "message_id": ', "not valid JSON"),
-    ("inbound.sms", sms_with(body=42), "Expected `str`, got `int` - at `$.body`"),
-    ("inbound.sms", sms_without("from_number"), "missing required field `from_number`"),
+    ("inbound.sms", sms_with(body=42), "field $.body: "),
+    ("inbound.sms", sms_without("from_number"), "field $.from_number: required field is missing"),
     ("inbound.webchat", msgspec.json.encode({**msgspec.to_builtins(chat()), "type": "video"}),
-     "Invalid value 'video' - at `$.type`"),
+     "field $.type: "),
     ("inbound.sms", b'{"account_id":"acme","message_id":"x\xff\xfe","from_number":"+1555"}',
      "not valid UTF-8"),
-    ("inbound.sms", sms_with(body="x" * 70000), "Expected `str` of length <= 65536"),
-    ("inbound.sms", sms_with(received_at="yesterday"), "Invalid RFC3339 encoded datetime"),
-    ("inbound.sms", sms_with(received_at="2026-11-22T10:00:00"), "timezone"),
+    ("inbound.sms", sms_with(body="x" * 70000), "field $.body: "),
+    ("inbound.sms", sms_with(received_at="yesterday"), "field $.received_at: "),
+    ("inbound.sms", sms_with(received_at="2026-11-22T10:00:00"), "field $.received_at: "),
     ("inbound.sms", sms_with(account_id="nobody"), "unknown account 'nobody'"),
-    ("inbound.sms", sms_with(account_id="{evil}"), "at `$.account_id`"),
-    ("inbound.email", msgspec.json.encode([1, 2, 3]), "Expected `object`, got `array`"),
+    ("inbound.sms", sms_with(account_id="{evil}"), "field $.account_id: "),
+    ("inbound.email", msgspec.json.encode([1, 2, 3]), "field $: "),
     ("inbound.sms", None, "empty record"),
     ("inbound.sms", b"x" * 1_100_000, "exceeds 1048576 bytes"),
+    # 1,000 levels in an unknown field (2 KB) once raised RecursionError and crash-looped.
+    ("inbound.sms", sms_with(extra=[[]]).replace(b"[[]]", b"[" * 1000 + b"]" * 1000),
+     "nested 1001 levels deep, deeper than 32"),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.agent_app import AssignCommand, Presence, ReplyCommand
-from schemas.codec import TOPICS, DecodeError, decode, encode
+from schemas.codec import TOPICS, DecodeError, decode, encode, field_reason, json_depth
 from schemas.events import TicketCreated
 from schemas.generate import SCHEMA_DIR, rendered
 from schemas.handoff import HandoffRequest
@@ -74,9 +74,9 @@ def test_producers_may_add_optional_fields() -> None:
 
 @pytest.mark.parametrize("raw,reason", [
     (b'{"account_id":"acme","agent_id":"a","actor_id":"a","status":"away","at":"2026-11-22T10:00:00Z"}',
-     "at `$.status`"),
+     "field $.status: "),
     (b'{"account_id":"acme","agent_id":"a","actor_id":"a","status":"online","at":"2026-11-22"}',
-     "at `$.at`"),
+     "field $.at: "),
 ])
 def test_presence_validation_names_the_field(raw: bytes, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason.replace("$", r"\$")):
@@ -95,3 +95,38 @@ def test_committed_json_schemas_match_the_structs() -> None:
     expected = rendered()
     committed = {p.name: p.read_text() for p in SCHEMA_DIR.glob("*.json")}
     assert committed == expected, "run `make schemas` and commit schemas/jsonschema/"
+
+
+def test_json_depth_counts_nesting_outside_strings() -> None:
+    assert json_depth(b'{"a": [1, 2]}') == 0  # too few brackets to be deep: not scanned
+    deep = b'{"a":' + b"[" * 40 + b"]" * 40 + b"}"
+    assert json_depth(deep) == 41
+    quoted = b'{"a": "' + b"[" * 40 + b'\\"' + b'", "b": [[1]]}'
+    assert json_depth(quoted) == 3
+
+
+def test_deep_nesting_is_refused_in_our_words_not_a_recursion_error() -> None:
+    record = b'{"account_id": "acme", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(DecodeError, match="nested 5001 levels deep") as refused:
+        decode("accounts.config", record)
+    assert refused.value.code == "too_deep"
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ("Expected `str`, got `int` - at `$.body`", "field $.body: Expected `str`, got `int`"),
+    ("Object missing required field `x` - at `$.rules[0]`",
+     "field $.rules[0].x: required field is missing"),
+    ("Object missing required field `account_id`", "field $.account_id: required field is missing"),
+    ("Expected `object`, got `array`", "field $: Expected `object`, got `array`"),
+])
+def test_validation_failures_name_the_field_in_our_words(message: str, reason: str) -> None:
+    assert field_reason(message) == reason
+
+
+def test_codes_classify_every_refusal() -> None:
+    cases = {None: "null", b"x" * 1_100_000: "too_large", b'{"account_id": "\xff"}': "not_utf8",
+             b"nope": "not_json", b'{"account_id": 7}': "invalid_field"}
+    for raw, code in cases.items():
+        with pytest.raises(DecodeError) as refused:
+            decode("inbound.sms", raw)
+        assert refused.value.code == code, raw
