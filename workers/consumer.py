@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
-import redis.exceptions
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.codec import DecodeError, decode, encode
 from workers.accounts import AccountRegistry
 from workers.deadletter import dead_letter
+from workers.failures import is_transient
 from workers.http import Liveness, serve
 from workers.kafka import make_group_consumer, make_producer
 from workers.metrics import (
@@ -39,16 +39,6 @@ from workers.metrics import (
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_SERVICE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                   redis.exceptions.BusyLoadingError, redis.exceptions.TryAgainError,
-                   redis.exceptions.ClusterDownError, KafkaTimeoutError, OSError)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A failure of the services, not of the record: the batch is retried, never dropped."""
-    return isinstance(exc, _SERVICE_ERRORS) or (isinstance(exc, KafkaError) and exc.retriable)
-
 
 @dataclass(frozen=True, slots=True)
 class Received:

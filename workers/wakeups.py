@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-import redis.exceptions
+from workers.failures import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ class Wakeups:
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._event.set()
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                    OSError) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 log.warning("wake-ups lost their subscription: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -16,7 +16,8 @@ from workers.closer.deadline import inactivity_period
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
 from workers.closer.watched_accounts import WatchedAccounts
-from workers.consumer import ConsumerLoop, Decoded, Outgoing, is_transient
+from workers.consumer import ConsumerLoop, Decoded, Outgoing
+from workers.failures import is_transient
 from workers.kafka import make_producer
 from workers.lifetime import run_replica
 from workers.logs import configure_logging

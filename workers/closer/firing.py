@@ -17,7 +17,8 @@ from workers.closer.countdowns import CountdownStore, DueCountdown, PendingClose
 from workers.closer.deadline import Close, Discard, Postpone, decide_fire, inactivity_period
 from workers.closer.due_index import DueIndex
 from workers.closer.events import inactivity_close_events
-from workers.consumer import Outgoing, is_transient
+from workers.consumer import Outgoing
+from workers.failures import is_transient
 from workers.wakeups import Wakeups
 
 log = logging.getLogger(__name__)

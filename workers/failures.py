@@ -1,0 +1,42 @@
+"""Which failures are outages of the services (retried, nothing committed) and which are
+the record's own fault (dead-lettered): the one classification every loop uses (I1, X1).
+
+A Redis that is out of memory, read-only (a failover in progress), busy with a slow
+script, unable to persist, loading, resharding or refusing our ACL user answers every
+command with an error until an operator or the cluster fixes it; the record is fine and
+must be applied once Redis is back, never dead-lettered and committed.
+"""
+
+from __future__ import annotations
+
+import redis.exceptions
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+
+_SERVICE_ERRORS = (
+    redis.exceptions.ConnectionError,  # includes AuthenticationError (NOAUTH, WRONGPASS)
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,  # LOADING
+    redis.exceptions.TryAgainError,  # TRYAGAIN
+    redis.exceptions.ClusterDownError,  # CLUSTERDOWN
+    redis.exceptions.MasterDownError,  # MASTERDOWN
+    redis.exceptions.OutOfMemoryError,  # OOM
+    redis.exceptions.ReadOnlyError,  # READONLY
+    redis.exceptions.NoPermissionError,  # NOPERM: an ACL change, fixed by an operator
+    KafkaTimeoutError,
+    OSError,
+)
+
+TRANSIENT_REPLY_CODES = frozenset({"BUSY", "MISCONF", "NOREPLICAS", "UNBLOCKED"})
+"""Error replies that redis-py has no class for: they reach us as a plain ResponseError
+whose text starts with the code."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the services, not of the record: the batch is retried, never dropped."""
+    if isinstance(exc, _SERVICE_ERRORS):
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable)
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return str(exc).split(" ", 1)[0] in TRANSIENT_REPLY_CODES
+    return False
