@@ -82,18 +82,24 @@ def topics_ensure() -> None:
 @click.argument("kind", type=click.Choice(["ingest", "router", "closer", "handoff"]))
 def worker(kind: str) -> None:
     """Run one replica of a worker kind (settings from TICKETFLOW_* variables)."""
-    if kind == "handoff":
-        import os
+    run_worker(kind)
 
-        from workers.handoff.agent import run as run_handoff
 
-        # Helpdesk secrets are read from the environment by the names accounts give.
-        asyncio.run(run_handoff(Settings.from_env(), dict(os.environ)))
-        return
+def run_worker(kind: str) -> None:
+    """Run one replica of a kind until it has drained: the one launch path of deploy/,
+    `make run`, the tests, the chaos run and the benchmark (all start `ticketflow worker`)."""
     import importlib
+    import os
 
-    run = importlib.import_module(f"workers.{kind}.agent").run
-    asyncio.run(run(Settings.from_env()))
+    from workers.lifetime import run_replica
+
+    settings = Settings.from_env()
+    agent = importlib.import_module(f"workers.{kind}.agent")
+    if kind == "handoff":
+        # Helpdesk secrets are read from the environment by the names accounts give.
+        run_replica(agent.run(settings, dict(os.environ)))
+    else:
+        run_replica(agent.run(settings))
 
 
 @main.group()

@@ -21,6 +21,12 @@ from workers.settings import Settings
 WORKER_KINDS = ("ingest", "router", "closer", "handoff")
 
 
+def command(kind: str) -> list[str]:
+    """The command line of a replica: `ticketflow worker <kind>`, as deploy/ runs it (the
+    console script's own entry point, run by this interpreter)."""
+    return [sys.executable, "-m", "workers", "worker", kind]
+
+
 class WorkerProcess:
     """One replica of a worker kind, its stderr collected line by line."""
 
@@ -39,7 +45,7 @@ class WorkerProcess:
                "PYTHONUNBUFFERED": "1"}
         self.lines = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"workers.{self.kind}"], env=env,
+            command(self.kind), env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             preexec_fn=die_with_parent, start_new_session=True,
         )

@@ -24,3 +24,23 @@ def test_apply_refuses_an_invalid_document_without_touching_the_broker(tmp_path:
                                 env={"TICKETFLOW_KAFKA": "127.0.0.1:1"})
     assert result.exit_code == 2
     assert "auto_close.days" in result.output
+
+
+def test_every_replica_runs_the_deployed_command() -> None:
+    """deploy/ runs `ticketflow worker <kind>` (the image's entry point); `make run`, the
+    tests, the chaos run and the benchmark start every replica with that same entry point,
+    so the repeated-SIGTERM guard and everything else they prove is what production runs."""
+    import sys
+    import tomllib
+
+    from workers.processes import WORKER_KINDS, command
+
+    root = SAMPLE.parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["ticketflow"] == "workers.cli:main"
+    assert "ENTRYPOINT [\"ticketflow\"]" in (root / "deploy" / "Dockerfile").read_text()
+    assert "from workers.cli import main" in (root / "workers" / "__main__.py").read_text()
+    for kind in WORKER_KINDS:
+        assert command(kind) == [sys.executable, "-m", "workers", "worker", kind]
+        assert f'main(["worker", "{kind}"])' in (root / "workers" / kind / "__main__.py"
+                                                  ).read_text()

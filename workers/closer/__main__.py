@@ -1,3 +1,5 @@
-from workers.closer.agent import main
+"""`python -m workers.closer`: the same replica as `ticketflow worker closer`."""
 
-main()
+from workers.cli import main
+
+main(["worker", "closer"])

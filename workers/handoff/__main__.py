@@ -1,3 +1,5 @@
-from workers.handoff.agent import main
+"""`python -m workers.handoff`: the same replica as `ticketflow worker handoff`."""
 
-main()
+from workers.cli import main
+
+main(["worker", "handoff"])

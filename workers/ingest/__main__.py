@@ -1,3 +1,5 @@
-from workers.ingest.agent import main
+"""`python -m workers.ingest`: the same replica as `ticketflow worker ingest`."""
 
-main()
+from workers.cli import main
+
+main(["worker", "ingest"])

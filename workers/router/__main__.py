@@ -1,3 +1,5 @@
-from workers.router.agent import main
+"""`python -m workers.router`: the same replica as `ticketflow worker router`."""
 
-main()
+from workers.cli import main
+
+main(["worker", "router"])
