@@ -215,7 +215,13 @@ class ConsumerLoop:
                     outgoing.append(dead_letter(received, str(exc), self.handler.worker))
         outgoing.extend(await self._handle(decoded))
         t1 = time.perf_counter()
-        await self.publish(outgoing)
+        try:
+            await self.publish(outgoing)
+        except Exception:  # not transient (publish retries those): e.g. an event too large
+            log.exception("%s batch could not be published; retrying record by record",
+                          self.handler.worker)
+            outgoing = await self._publish_record_by_record(decoded, [
+                o for o in outgoing if o.topic == "deadletter"])
         t2 = time.perf_counter()
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         self._next_offsets.update(offsets)
@@ -278,6 +284,28 @@ class ConsumerLoop:
                 outgoing.append(dead_letter(item.record, f"internal error: {exc!r}",
                                             self.handler.worker))
         return outgoing
+
+    async def _publish_record_by_record(self, decoded: list[Decoded],
+                                        letters: list[Outgoing]) -> list[Outgoing]:
+        """Publish what each record produces on its own, so a record whose events the broker
+        refuses (no input limit should allow one) becomes a dead letter with the reason and
+        the records around it are published. Handling again only replays: the effects and
+        their events were recorded with the dedup marks the first time."""
+        await self.publish(letters)
+        published = list(letters)
+        for item in decoded:
+            produced = await self._handle([item])
+            try:
+                await self.publish(produced)
+                published.extend(produced)
+            except Exception as exc:
+                log.exception("%s dead-lettering offset %d: its events cannot be published",
+                              self.handler.worker, item.record.offset)
+                letter = dead_letter(item.record, f"its events cannot be published: {exc!r}",
+                                     self.handler.worker)
+                await self.publish([letter])
+                published.append(letter)
+        return published
 
     async def _with_retry(self, fn: Any, *args: Any) -> Any:
         delay = 0.05

@@ -1,0 +1,62 @@
+"""The consume loop on a real broker: a record whose events the broker refuses (too large
+to publish) becomes a dead letter with the reason; the records around it are published,
+the partition goes on, and the worker does not crash (I1)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from schemas.events import DeadLetter, TicketMessage
+from tests.messages import sms
+from tests.pipeline import Pipeline
+from workers.consumer import ConsumerLoop, Decoded, Outgoing
+from workers.ids import event_id
+from workers.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+class EchoHandler:
+    """Publishes each SMS as a ticket.message; the body "huge" makes a 2 MB event."""
+
+    worker = "echo"
+    topics = ("inbound.sms",)
+
+    async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
+        out = []
+        for item in batch:
+            m = item.value
+            text = "x" * 2_000_000 if m.body == "huge" else m.body
+            out.append(Outgoing("tickets.events", m.account_id, TicketMessage(
+                event_id=event_id("echo", m.message_id), account_id=m.account_id,
+                ticket_id="t-echo", message_id=m.message_id, direction="inbound",
+                author_kind="customer", author_id=None, text=text, at=m.received_at)))
+        return out
+
+
+async def test_an_event_too_large_to_publish_dead_letters_its_record_only(
+        settings: Settings, pipeline: Pipeline) -> None:
+    loop = ConsumerLoop(settings, EchoHandler())
+    running = asyncio.create_task(loop.run())
+    records = [sms(message_id="before", body="one"), sms(message_id="big", body="huge"),
+               sms(message_id="after", body="two")]
+    for m in records:
+        pipeline.publish("inbound.sms", m.from_number, m, partition=0)
+    try:
+        events = await asyncio.to_thread(
+            pipeline.events.wait_for,
+            lambda rs: {"before", "after"} <= {r.message_id for r in rs},
+            what="the records around the large one published")
+        letters = await asyncio.to_thread(
+            pipeline.tail("deadletter").wait_for, lambda rs: len(rs) >= 1,
+            what="the large one dead-lettered")
+    finally:
+        loop.stop()
+        await asyncio.wait_for(running, 30)
+    assert "big" not in {r.message_id for r in events}
+    [letter] = letters
+    assert isinstance(letter, DeadLetter) and letter.offset == 1
+    assert "its events cannot be published" in letter.reason
+    assert "MessageSizeTooLarge" in letter.reason
