@@ -10,7 +10,7 @@ from typing import Any
 import click
 import msgspec
 
-from schemas.config import AccountDocument, load_account_yaml
+from schemas.config import AccountDocument, check_helpdesk_host, load_account_yaml
 from workers.logs import configure_logging
 from workers.settings import Settings
 
@@ -27,16 +27,22 @@ def config() -> None:
 
 
 def _load_documents(files: tuple[Path, ...]) -> list[AccountDocument]:
+    allowed_hosts = Settings.from_env().helpdesk_allowed_hosts  # the deployment's, as workers
     documents = []
     for path in files:
         try:
-            documents.append(load_account_yaml(path.read_text()))
+            document = load_account_yaml(path.read_text())
         except msgspec.ValidationError as exc:
             click.echo(f"{path}: refused: {exc}", err=True)
             sys.exit(2)
         except Exception as exc:  # YAML syntax and the like
             click.echo(f"{path}: refused: {exc}", err=True)
             sys.exit(2)
+        reason = check_helpdesk_host(document, allowed_hosts)
+        if reason is not None:
+            click.echo(f"{path}: refused: {reason}", err=True)
+            sys.exit(2)
+        documents.append(document)
     return documents
 
 
@@ -91,9 +97,11 @@ def run_worker(kind: str) -> None:
     import importlib
     import os
 
+    from workers.durability import warn_if_redis_loses_writes
     from workers.lifetime import run_replica
 
     settings = Settings.from_env()
+    warn_if_redis_loses_writes(settings)
     agent = importlib.import_module(f"workers.{kind}.agent")
     if kind == "handoff":
         # Helpdesk secrets are read from the environment by the names accounts give.
