@@ -4,13 +4,13 @@
 -- mark, a command is applied once and a replay returns the first answer.
 --
 -- KEYS[1]  account base, e.g. `tf:{acme}`
+-- KEYS[2]  optional mark (`mark_key` in workers/store.py, kind `set_status`); absent for none
 -- ARGV[1]  ticket id
 -- ARGV[2]  new status: open | snoozed | closed
--- ARGV[3]  optional mark suffix (e.g. the command id); '' or absent for none
 -- Returns: the previous status, or false when the ticket does not exist
 
 local base, ticket_id, status = KEYS[1], ARGV[1], ARGV[2]
-local mark_key = (ARGV[3] and ARGV[3] ~= '') and (base .. ':done:' .. ARGV[3]) or nil
+local mark_key = KEYS[2]
 if mark_key then
   local prior = redis.call('GET', mark_key)
   if prior then return prior end

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -45,6 +45,22 @@ def account_base(settings: Settings, account_id: str) -> str:
 def ticket_key(settings: Settings, account_id: str, ticket_id: str) -> str:
     """The hash holding one ticket's state."""
     return f"{account_base(settings, account_id)}:ticket:{ticket_id}"
+
+
+MarkKind = Literal["assign", "transfer", "reply", "set_status", "set_tags", "drain"]
+"""The steps that keep a dedup mark; each kind has a key family of its own."""
+
+
+def mark_key(settings: Settings, account_id: str, kind: MarkKind, *parts: str) -> str:
+    """The dedup mark of one applied step: `tf:{acme}:mark:<kind>:<parts>`.
+
+    A mark stores its step's outcome in that kind's own format, so a client-chosen id must
+    never name another kind's mark: the kind is a fixed word, each kind always has the same
+    number of parts, and every part but the last is length-prefixed, so ("a:b", "c") and
+    ("a", "b:c") name different marks.
+    """
+    head = "".join(f"{len(part)}:{part}:" for part in parts[:-1])
+    return f"{account_base(settings, account_id)}:mark:{kind}:{head}{parts[-1]}"
 
 
 def load_script(client: Any, path: Path) -> Any:

@@ -28,9 +28,9 @@ class TicketStore:
                          mark: str = "") -> str | None:
         """Set the status; returns the previous one, or None if the ticket does not exist.
 
-        With a `mark` (e.g. a command id) the change is applied once and a replay gets the
-        first answer back.
+        With a `mark` (a `mark_key(..., "set_status", command_id)`) the change is applied
+        once and a replay gets the first answer back.
         """
-        previous = await self._set_status(keys=[account_base(self._settings, account_id)],
-                                          args=[ticket_id, status, mark])
+        keys = [account_base(self._settings, account_id), *([mark] if mark else [])]
+        previous = await self._set_status(keys=keys, args=[ticket_id, status])
         return previous or None

@@ -165,11 +165,12 @@ class RouterHandler:
             if refusal is not None:
                 out.append(self._reject(account, cmd, ticket_id, refusal))
                 continue
+            mark = self.store.mark(account.account_id, "assign", cmd.command_id, ticket_id)
             change = await self.store.assign(
-                account, ticket_id, mark=f"{cmd.command_id}:{ticket_id}", mode="set_agent",
-                actor=cmd.actor_id, method="manual", team_id=None, agent_id=cmd.agent_id,
-                rule_id=None, event_id=event_id("ticket.assigned", cmd.command_id, ticket_id),
-                at=cmd.at, now=now)
+                account, ticket_id, mark=mark, mode="set_agent", actor=cmd.actor_id,
+                method="manual", team_id=None, agent_id=cmd.agent_id, rule_id=None,
+                event_id=event_id("ticket.assigned", cmd.command_id, ticket_id), at=cmd.at,
+                now=now)
             if change == MISSING:
                 out.append(self._reject(account, cmd, ticket_id, "ticket not found in account"))
             else:
@@ -186,8 +187,9 @@ class RouterHandler:
         now = await self.clock.now()
         auto = (team.auto_assign_on_transfer and account.round_robin  # type: ignore[union-attr]
                 and is_open(account.business_hours, now))
+        mark = self.store.mark(account.account_id, "transfer", cmd.command_id)
         change = await self.store.assign(
-            account, cmd.ticket_id, mark=cmd.command_id, mode="transfer", actor=cmd.actor_id,
+            account, cmd.ticket_id, mark=mark, mode="transfer", actor=cmd.actor_id,
             method="transfer", team_id=cmd.team_id, agent_id=None, rule_id=None,
             event_id=event_id("ticket.assigned", cmd.command_id), at=cmd.at, now=now,
             pool=pool_key(cmd.team_id) if auto else None,
@@ -204,7 +206,8 @@ class RouterHandler:
                                  f"{account.account_id!r}")]
         message_id = f"<{event_id('reply', account.account_id, cmd.command_id)}@ticketflow>"
         outcome = await self.store.reply(
-            account.account_id, cmd.ticket_id, mark=cmd.command_id,
+            account.account_id, cmd.ticket_id,
+            mark=self.store.mark(account.account_id, "reply", cmd.command_id),
             may_claim=cmd.author_kind == "agent", actor=cmd.actor_id,
             event_id=event_id("ticket.assigned", cmd.command_id), at=cmd.at,
             email_message_id=message_id)
@@ -228,8 +231,9 @@ class RouterHandler:
         if account.agent(cmd.actor_id) is None:
             return [self._reject(account, cmd, cmd.ticket_id, f"actor {cmd.actor_id!r} is not "
                                  f"an agent of account {account.account_id!r}")]
-        previous = await self.tickets.set_status(account.account_id, cmd.ticket_id, cmd.status,
-                                                 mark=cmd.command_id)
+        previous = await self.tickets.set_status(
+            account.account_id, cmd.ticket_id, cmd.status,
+            mark=self.store.mark(account.account_id, "set_status", cmd.command_id))
         if previous is None:
             return [self._reject(account, cmd, cmd.ticket_id, "ticket not found in account")]
         if previous == cmd.status:
@@ -257,8 +261,9 @@ class RouterHandler:
         now = await self.clock.now()
         rotate = (decision.agent_id is None and account.round_robin
                   and is_open(account.business_hours, now))
+        mark = self.store.mark(account.account_id, "set_tags", cmd.command_id)
         change = await self.store.assign(
-            account, cmd.ticket_id, mark=cmd.command_id, mode="route", actor=cmd.actor_id,
+            account, cmd.ticket_id, mark=mark, mode="route", actor=cmd.actor_id,
             method="rule", team_id=decision.team_id, agent_id=decision.agent_id,
             rule_id=decision.rule_id, event_id=event_id("ticket.assigned", cmd.command_id),
             at=cmd.at, now=now, pool=pool_key(decision.team_id) if rotate else None,

@@ -4,21 +4,22 @@
 -- a redelivered command re-publishes the same event. Manual changes never move a cursor.
 --
 -- KEYS[1]  account base `tf:{acme}`
+-- KEYS[2]  the command's mark (`mark_key` in workers/store.py: its kind's own family)
 -- ARGV[1]  account id    ARGV[2] ticket id   ARGV[3] event id   ARGV[4] time (RFC 3339)
--- ARGV[5]  mark suffix (command id and ticket)                 ARGV[6] mode:
---          set_agent (ARGV[10] agent or '' to unassign; team kept)
---          transfer  (team ARGV[9]; agent cleared, or picked by rotation when a pool is given)
---          claim     (agent ARGV[10] only if the ticket has no agent; R7)
---          route     (team ARGV[9], agent ARGV[10], else rotation when a pool is given)
--- ARGV[7]  actor id      ARGV[8] method      ARGV[9] team id    ARGV[10] agent id
--- ARGV[11] rule id or '' ARGV[12] pool name or '' (no rotation)  ARGV[13] online cutoff
--- ARGV[14..] pool agents in order
+-- ARGV[5]  mode:
+--          set_agent (ARGV[9] agent or '' to unassign; team kept)
+--          transfer  (team ARGV[8]; agent cleared, or picked by rotation when a pool is given)
+--          claim     (agent ARGV[9] only if the ticket has no agent; R7)
+--          route     (team ARGV[8], agent ARGV[9], else rotation when a pool is given)
+-- ARGV[6]  actor id      ARGV[7] method      ARGV[8] team id    ARGV[9] agent id
+-- ARGV[10] rule id or '' ARGV[11] pool name or '' (no rotation)  ARGV[12] online cutoff
+-- ARGV[13..] pool agents in order
 -- Returns: entry JSON, '' when nothing changed, or 'missing' when the ticket does not exist.
 
 local base, account_id, ticket_id, event_id, at = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local mark_key = base .. ':done:' .. ARGV[5]
-local mode, actor, method, team, agent = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local rule_id, pool_name, cutoff = ARGV[11], ARGV[12], tonumber(ARGV[13])
+local mark_key = KEYS[2]
+local mode, actor, method, team, agent = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local rule_id, pool_name, cutoff = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local key = base .. ':ticket:' .. ticket_id
 
 local prior = redis.call('GET', mark_key)
@@ -36,7 +37,7 @@ elseif mode == 'claim' then
   if cur_agent ~= '' then agent = cur_agent end
 end
 if (mode == 'transfer' or mode == 'route') and agent == '' and pool_name ~= '' then
-  local picked = pick_agent(base, pool_name, unpack_pool(14), cutoff)
+  local picked = pick_agent(base, pool_name, unpack_pool(13), cutoff)
   if picked then agent = picked; if mode == 'route' then method = 'round_robin' end end
 end
 if agent ~= '' then leave_backlog(base, ticket_id) end

@@ -5,18 +5,18 @@
 -- the same events instead of assigning again.
 --
 -- KEYS[1]  account base `tf:{acme}`
--- ARGV[1]  account id   ARGV[2] mark suffix (the trigger)   ARGV[3] time (RFC 3339)
--- ARGV[4]  event id prefix (the ticket id is appended)      ARGV[5] most tickets to assign
--- ARGV[6]  pool name    ARGV[7] online cutoff (epoch seconds)  ARGV[8..] pool agents in order
+-- KEYS[2]  the trigger's mark for this pool (`mark_key` in workers/store.py, kind `drain`)
+-- ARGV[1]  account id   ARGV[2] time (RFC 3339)
+-- ARGV[3]  event id prefix (the ticket id is appended)      ARGV[4] most tickets to assign
+-- ARGV[5]  pool name    ARGV[6] online cutoff (epoch seconds)  ARGV[7..] pool agents in order
 -- Returns: JSON array of ticket.assigned entries.
 
-local base, account_id, at, prefix = KEYS[1], ARGV[1], ARGV[3], ARGV[4]
-local limit, pool_name, cutoff = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local mark_key = base .. ':done:' .. ARGV[2]
+local base, mark_key, account_id, at, prefix = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
+local limit, pool_name, cutoff = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local prior = redis.call('GET', mark_key)
 if prior then return prior end
 
-local pool = unpack_pool(8)
+local pool = unpack_pool(7)
 local backlog = base .. ':backlog:' .. pool_name
 local entries = {}
 while #entries < limit do

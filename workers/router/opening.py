@@ -34,7 +34,8 @@ async def drain_pools(store: RouterStore, account: AccountDocument, pools: list[
             continue
         team = None if pool == ACCOUNT_POOL else pool
         changes += await store.drain(
-            account, pool, rotation_pool(account, team), mark=f"drain:{trigger}:{pool}",
+            account, pool, rotation_pool(account, team),
+            mark=store.mark(account.account_id, "drain", trigger, pool),
             event_prefix=event_id("backlog", account.account_id, trigger, pool)[:16] + "-",
             at=at, now=now)
     return changes
@@ -48,8 +49,13 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
                          wakeups: Wakeups, publish: Callable[[list[Outgoing]], Awaitable[None]],
                          changed: Callable[..., list[Outgoing]]) -> None:
     """Each time an account's hours begin, drain its backlogs (every replica runs this; the
-    drain mark names the opening, so only the first replica assigns)."""
+    drain mark names the opening, so only the first replica assigns).
+
+    One account's failure is logged and retried later on its own, with a growing delay: it
+    never stops the sweep for the accounts after it (A1).
+    """
     handled: dict[str, datetime] = {}
+    failures: dict[str, int] = {}
     await wakeups.start()
     while True:
         try:
@@ -67,17 +73,19 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
                     continue
                 if handled.get(account.account_id) == opened:
                     continue
-                trigger = f"open:{opened.isoformat()}"
-                changes = await drain_pools(store, account, _pools(account), trigger=trigger,
-                                            at=opened, now=now)
-                out: list[Outgoing] = []
-                for change in changes:
-                    out += changed(account, change)
-                await publish(out)
+                try:
+                    await _drain_opening(store, account, opened, now, publish, changed)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    failures[account.account_id] = failures.get(account.account_id, 0) + 1
+                    delay = retry_delay(failures[account.account_id])
+                    log.exception("opening sweep failed for %s; retrying it in %.0f s",
+                                  account.account_id, delay.total_seconds())
+                    wake_at = min(wake_at, now + delay)
+                    continue
                 handled[account.account_id] = opened
-                if changes:
-                    log.info("hours began for %s: %d waiting tickets assigned",
-                             account.account_id, len(changes))
+                failures.pop(account.account_id, None)
             await wakeups.wait((wake_at - now).total_seconds())
         except asyncio.CancelledError:
             await wakeups.stop()
@@ -85,3 +93,24 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
         except Exception:
             log.exception("opening sweep failed; retrying")
             await asyncio.sleep(1)
+
+
+def retry_delay(failures: int) -> timedelta:
+    """How long an account whose opening drain failed `failures` times in a row waits before
+    the next try: 1 s, doubling, at most MAX_IDLE."""
+    return min(timedelta(seconds=2 ** min(failures - 1, 16)), MAX_IDLE)
+
+
+async def _drain_opening(store: RouterStore, account: AccountDocument, opened: datetime,
+                         now: datetime, publish: Callable[[list[Outgoing]], Awaitable[None]],
+                         changed: Callable[..., list[Outgoing]]) -> None:
+    trigger = f"open:{opened.isoformat()}"
+    changes = await drain_pools(store, account, _pools(account), trigger=trigger, at=opened,
+                                now=now)
+    out: list[Outgoing] = []
+    for change in changes:
+        out += changed(account, change)
+    await publish(out)
+    if changes:
+        log.info("hours began for %s: %d waiting tickets assigned", account.account_id,
+                 len(changes))

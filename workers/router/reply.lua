@@ -6,15 +6,15 @@
 -- replies never extend it.
 --
 -- KEYS[1]  account base `tf:{acme}`
--- ARGV[1]  account id   ARGV[2] ticket id   ARGV[3] mark suffix (command id)
--- ARGV[4]  '1' if the author may claim the ticket (an agent of the account), else '0'
--- ARGV[5]  actor id     ARGV[6] assignment event id   ARGV[7] time (RFC 3339)
--- ARGV[8]  outbound email Message-ID to thread customer answers by
+-- KEYS[2]  the command's mark (`mark_key` in workers/store.py, kind `reply`)
+-- ARGV[1]  account id   ARGV[2] ticket id
+-- ARGV[3]  '1' if the author may claim the ticket (an agent whose role may assign), else '0'
+-- ARGV[4]  actor id     ARGV[5] assignment event id   ARGV[6] time (RFC 3339)
+-- ARGV[7]  outbound email Message-ID to thread customer answers by
 -- Returns: JSON {entry, countdown_version, countdown_started_at} or 'missing'.
 
-local base, account_id, ticket_id = KEYS[1], ARGV[1], ARGV[2]
-local mark_key = base .. ':done:' .. ARGV[3]
-local may_claim, actor, event_id, at, message_id = ARGV[4] == '1', ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local base, mark_key, account_id, ticket_id = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local may_claim, actor, event_id, at, message_id = ARGV[3] == '1', ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local key = base .. ':ticket:' .. ticket_id
 
 local prior = redis.call('GET', mark_key)

@@ -13,7 +13,14 @@ from schemas.events import TicketAssigned
 from workers.presence import online_key, presence_cutoff
 from workers.router.decide import CreationPlan
 from workers.settings import Settings
-from workers.store import OrderedCalls, account_base, script_per_account, ticket_key
+from workers.store import (
+    MarkKind,
+    OrderedCalls,
+    account_base,
+    mark_key,
+    script_per_account,
+    ticket_key,
+)
 
 _HERE = Path(__file__).parent
 _entry = msgspec.json.Decoder(TicketAssigned)
@@ -86,6 +93,10 @@ class RouterStore:
     def base(self, account_id: str) -> str:
         return account_base(self.settings, account_id)
 
+    def mark(self, account_id: str, kind: MarkKind, *parts: str) -> str:
+        """The dedup mark of one command or drain (`workers.store.mark_key`)."""
+        return mark_key(self.settings, account_id, kind, *parts)
+
     @staticmethod
     def route_step(ticket_id: str, plan: CreationPlan, event_id: str) -> RouteStep:
         return RouteStep(ticket_id, event_id, plan.team_id or "", plan.agent_id or "",
@@ -112,18 +123,18 @@ class RouterStore:
                      pool: str | None = None, pool_agents: list[str] | None = None,
                      ) -> TicketAssigned | str | None:
         raw = await self._assign(
-            keys=[self.base(account.account_id)],
-            args=[account.account_id, ticket_id, event_id, _rfc3339(at), mark, mode,
-                  actor or "", method, team_id or "", agent_id or "", rule_id or "",
-                  pool or "", _cutoff(account, now), *(pool_agents or [])])
+            keys=[self.base(account.account_id), mark],
+            args=[account.account_id, ticket_id, event_id, _rfc3339(at), mode, actor or "",
+                  method, team_id or "", agent_id or "", rule_id or "", pool or "",
+                  _cutoff(account, now), *(pool_agents or [])])
         return decode_entry(raw)
 
     async def drain(self, account: AccountDocument, pool: str, pool_agents: list[str], *,
                     mark: str, event_prefix: str, at: datetime, now: datetime,
                     limit: int = 1000) -> list[TicketAssigned]:
         raw = await self._drain(
-            keys=[self.base(account.account_id)],
-            args=[account.account_id, mark, _rfc3339(at), event_prefix, str(limit), pool,
+            keys=[self.base(account.account_id), mark],
+            args=[account.account_id, _rfc3339(at), event_prefix, str(limit), pool,
                   _cutoff(account, now), *pool_agents])
         return _entries.decode(raw) if raw != "{}" and raw != "[]" else []
 
@@ -131,8 +142,8 @@ class RouterStore:
                     actor: str, event_id: str, at: datetime, email_message_id: str,
                     ) -> ReplyOutcome | None:
         raw = await self._reply(
-            keys=[self.base(account_id)],
-            args=[account_id, ticket_id, mark, "1" if may_claim else "0", actor, event_id,
+            keys=[self.base(account_id), mark],
+            args=[account_id, ticket_id, "1" if may_claim else "0", actor, event_id,
                   _rfc3339(at), email_message_id])
         if raw == MISSING:
             return None

@@ -1,0 +1,34 @@
+"""Dedup mark keys (issue 12, finding 8): each step kind has its own key family, and no
+client-chosen id can name a mark of another kind, another ticket or a drain."""
+
+from __future__ import annotations
+
+import itertools
+
+from workers.settings import Settings
+from workers.store import MarkKind, mark_key
+
+SETTINGS = Settings(redis_prefix="tf")
+
+
+def test_marks_live_in_their_kinds_family_under_the_account() -> None:
+    assert mark_key(SETTINGS, "acme", "set_status", "c1") == "tf:{acme}:mark:set_status:c1"
+    assert mark_key(SETTINGS, "acme", "assign", "c1", "t-1") == "tf:{acme}:mark:assign:2:c1:t-1"
+
+
+def test_a_command_id_cannot_spell_a_drain_mark_or_another_kinds_mark() -> None:
+    drain = mark_key(SETTINGS, "acme", "drain", "open:2026-11-30T09:00:00+01:00", "_account")
+    single: list[MarkKind] = ["transfer", "reply", "set_status", "set_tags"]
+    hostile = ["drain:open:2026-11-30T09:00:00+01:00:_account",
+               "mark:drain:30:open:2026-11-30T09:00:00+01:00:_account", "c1", "2:c1:t-1"]
+    keys = {mark_key(SETTINGS, "acme", kind, cid) for kind in single for cid in hostile}
+    keys |= {mark_key(SETTINGS, "acme", "assign", "c1", "t-1")}
+    assert drain not in keys
+    assert len(keys) == len(single) * len(hostile) + 1  # no two kinds share a key
+
+
+def test_two_part_marks_are_unambiguous() -> None:
+    parts = ["a", "b", ":", "a:b", "1:a", "b:c", ""]
+    pairs = list(itertools.product(parts, repeat=2))
+    keys = {mark_key(SETTINGS, "acme", "assign", c, t) for c, t in pairs}
+    assert len(keys) == len(pairs)
