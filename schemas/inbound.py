@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
+
+import msgspec
 
 from schemas.common import (
     AccountId,
@@ -20,6 +22,22 @@ from schemas.common import (
 
 Channel = Literal["sms", "email", "webchat"]
 
+# Every list is bounded as every string is (schemas/common.py), so that no inbound record
+# yields an event over what the producer can publish (tests/ingest/test_limits.py builds the
+# largest record and measures its events) nor work without bound. README "Limits on inbound
+# records" gives the reasons.
+MAX_LABELS = 50
+"""Tags, and segments, on one message."""
+MAX_MEDIA_URLS = 10
+"""Media on one SMS: an MMS carries at most 10 (Twilio's limit)."""
+MAX_REFERENCES = 2000
+"""Ids in an email's References: about 100 KB of header, Postfix's default header limit;
+only the newest are looked up (workers/ingest/threading.py)."""
+
+Labels = Annotated[list[Label], msgspec.Meta(max_length=MAX_LABELS)]
+MediaUrls = Annotated[list[Url], msgspec.Meta(max_length=MAX_MEDIA_URLS)]
+References = Annotated[list[Id], msgspec.Meta(max_length=MAX_REFERENCES)]
+
 
 class SmsMessage(Wire):
     """An SMS from a customer number to a shop number (key: customer number)."""
@@ -31,9 +49,9 @@ class SmsMessage(Wire):
     body: Body
     received_at: Timestamp
     profile_id: Id | None = None
-    tags: list[Label] = []
-    segments: list[Label] = []
-    media_urls: list[Url] = []
+    tags: Labels = []
+    segments: Labels = []
+    media_urls: MediaUrls = []
 
 
 class EmailMessage(Wire):
@@ -48,10 +66,10 @@ class EmailMessage(Wire):
     subject: Subject = ""
     from_name: Name | None = None
     in_reply_to: Id | None = None
-    references: list[Id] = []
+    references: References = []
     profile_id: Id | None = None
-    tags: list[Label] = []
-    segments: list[Label] = []
+    tags: Labels = []
+    segments: Labels = []
 
 
 class Visitor(Wire):
@@ -72,8 +90,8 @@ class WebchatMessage(Wire, tag_field="type", tag="message"):
     text: Body
     sent_at: Timestamp
     visitor: Visitor = Visitor()
-    tags: list[Label] = []
-    segments: list[Label] = []
+    tags: Labels = []
+    segments: Labels = []
 
 
 class WebchatTyping(Wire, tag_field="type", tag="typing"):
@@ -89,6 +107,9 @@ InboundMessage = Union[SmsMessage, EmailMessage, WebchatMessage]
 
 
 __all__ = [
+    "MAX_LABELS",
+    "MAX_MEDIA_URLS",
+    "MAX_REFERENCES",
     "Channel",
     "EmailMessage",
     "InboundMessage",

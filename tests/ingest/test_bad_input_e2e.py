@@ -8,7 +8,7 @@ import base64
 import msgspec
 import pytest
 
-from schemas.codec import encode
+from schemas.codec import MAX_RECORD_BYTES, encode
 from schemas.events import DeadLetter, TicketMessage
 from tests.messages import chat, email, sms
 from tests.pipeline import Pipeline
@@ -100,3 +100,60 @@ def test_email_and_webchat_keep_flowing_after_bad_records(
         <= {r.message_id for r in rs if isinstance(r, TicketMessage)})
     letters = pipeline.tail("deadletter").wait_for(lambda rs: len(rs) >= 2)
     assert {r.source_topic for r in letters} == {"inbound.email", "inbound.webchat"}
+
+
+def near_one_mib_sms() -> bytes:
+    """An SMS just under the 1 MiB record limit, filled with tags: its ticket.created (tags,
+    body and more) would be over what the producer can publish."""
+    fields = {"message_id": "SM-near-1-MiB", "tags": ["t" * 100] * 10_000}
+    filler = MAX_RECORD_BYTES - 64 - len(sms_with(**fields))
+    return sms_with(**fields, body="x" * (len(GOOD_SMS["body"]) + filler))
+
+
+# (topic, record over one limit, the field its dead letter must name)
+OVER_LIMIT: list[tuple[str, bytes, str]] = [
+    ("inbound.sms", sms_with(message_id="SM-51-tags", tags=[f"t{i}" for i in range(51)]),
+     "$.tags"),
+    ("inbound.sms", near_one_mib_sms(), "$.tags"),
+    ("inbound.sms", sms_with(message_id="SM-11-media", media_urls=["https://m.example/a"] * 11),
+     "$.media_urls"),
+    ("inbound.email", msgspec.json.encode({**msgspec.to_builtins(email()),
+                                           "references": [f"<{i}>" for i in range(100_000)]}),
+     "$.references"),
+    ("inbound.email", msgspec.json.encode({**msgspec.to_builtins(email()),
+                                           "segments": ["vip"] * 51}), "$.segments"),
+    ("inbound.webchat", msgspec.json.encode({**msgspec.to_builtins(chat()),
+                                             "tags": ["x"] * 51}), "$.tags"),
+]
+
+
+def test_a_record_over_a_limit_is_dead_lettered_naming_the_field(
+        pipeline: Pipeline, ingest: WorkerProcess) -> None:
+    assert len(near_one_mib_sms()) < MAX_RECORD_BYTES
+    good: list[str] = []
+
+    def publish_good(topic: str, n: int) -> None:
+        message = {"inbound.sms": lambda: sms(from_number=f"+1555001{n:04d}"),
+                   "inbound.email": lambda: email(from_email=f"c{n}@example.com"),
+                   "inbound.webchat": lambda: chat(session_id=f"s-limit-{n}")}[topic]()
+        good.append(message.message_id)
+        pipeline.publish_raw(topic, f"good-{n}", encode(message), partition=0)
+
+    for i, (topic, raw, _) in enumerate(OVER_LIMIT):  # each between two good records
+        publish_good(topic, 2 * i)
+        pipeline.publish_raw(topic, f"over-{i}", raw, partition=0)
+        publish_good(topic, 2 * i + 1)
+    pipeline.events.wait_for(
+        lambda rs: set(good) <= {r.message_id for r in rs if isinstance(r, TicketMessage)},
+        what="every good record threaded")
+    deadletter = pipeline.tail("deadletter")
+    deadletter.wait_for(lambda rs: len(rs) >= len(OVER_LIMIT), what="every over-limit record")
+    by_key = {raw.key.decode(): r for raw, r in zip(deadletter.raw, deadletter.records,
+                                                    strict=True)}
+    for i, (topic, raw, field) in enumerate(OVER_LIMIT):
+        letter: DeadLetter = by_key[f"over-{i}"]
+        assert (letter.source_topic, letter.worker) == (topic, "ingest")
+        assert field in letter.reason, (field, letter.reason)
+        assert letter.payload_size == len(raw)
+    assert len(deadletter.records) == len(OVER_LIMIT)  # no good record dead-lettered
+    assert ingest.alive

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.inbound import Visitor
 from tests.messages import chat, email, sms
-from workers.ingest.threading import email_references, plan_threading, subject_ticket_number
+from workers.ingest.threading import (
+    REFERENCES_LOOKED_UP,
+    ThreadOutcome,
+    email_references,
+    event_content,
+    plan_threading,
+    subject_ticket_number,
+    token_customer_keys,
+)
 
 
 def test_sms_thread_is_shop_plus_customer_number() -> None:
@@ -39,6 +48,38 @@ def test_email_references_newest_first_without_repeats() -> None:
     assert email_references(email()) == []
 
 
+def test_only_the_newest_references_are_looked_up() -> None:
+    refs = [f"<{i}>" for i in range(500)]
+    looked_up = email_references(email(in_reply_to="<499>", references=refs))
+    assert looked_up == [f"<{i}>" for i in range(499, 499 - REFERENCES_LOOKED_UP, -1)]
+    assert email_references(email(in_reply_to="<x>", references=refs))[:2] == ["<x>", "<499>"]
+    assert len(email_references(email(in_reply_to="<x>", references=refs))) == \
+        REFERENCES_LOOKED_UP + 1
+
+
+def test_a_subject_token_threads_only_the_senders_own_identities() -> None:
+    plan = plan_threading(email(from_email="Ana@Example.com", subject="Re [#4]"))
+    assert (plan.subject_number, plan.token_customer_keys) == (4, ["email:ana@example.com"])
+    known = plan_threading(email(from_email="ana@example.com", profile_id="p1"))
+    assert known.token_customer_keys == ["profile:p1", "email:ana@example.com"]
+    assert token_customer_keys(None, "bob@example.com") == ["email:bob@example.com"]
+    # The keys a ticket's customer is known by on creation are among them.
+    assert known.customer_key in known.token_customer_keys
+    assert plan_threading(sms()).token_customer_keys == []
+    assert plan_threading(chat()).token_customer_keys == []
+
+
+def test_a_duplicate_carries_the_content_its_first_delivery_recorded() -> None:
+    first = plan_threading(sms(message_id="SM-r", body="Where is my order?"))
+    retry = plan_threading(sms(message_id="SM-r", body="Something else", tags=["x"]))
+    outcome = ThreadOutcome(kind="appended", ticket_id="t-1", number=1,
+                            created_at="2026-11-22T10:00:00Z", customer_ticket_count=1,
+                            version=2, duplicate=False)
+    assert event_content(first, outcome) == first.content
+    replayed = msgspec.structs.replace(outcome, duplicate=True, recorded=first.content)
+    assert event_content(retry, replayed) == first.content
+
+
 def test_subject_token() -> None:
     assert subject_ticket_number("Re: Refund [#42]") == 42
     assert subject_ticket_number("Refund #42") is None
@@ -61,5 +102,5 @@ def test_new_ticket_id_is_stable_per_message_and_distinct_across_accounts() -> N
 def test_times_are_normalised_to_utc() -> None:
     from zoneinfo import ZoneInfo
     local = datetime(2026, 11, 22, 11, 0, tzinfo=ZoneInfo("Europe/Paris"))
-    assert plan_threading(sms(received_at=local)).at == \
+    assert plan_threading(sms(received_at=local)).content.at == \
         datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
+from schemas.codec import encode
 from schemas.events import TicketCreated, TicketMessage, TicketStatus
 from tests.messages import at, chat, email, sms
 from tests.pipeline import Pipeline
+from tests.router.helpers import command
 from workers.processes import WorkerProcess
 from workers.store import connect
 from workers.tickets import TicketStore
@@ -78,7 +80,7 @@ def test_email_threads_by_references_then_subject_token(pipeline: Pipeline,
                         subject="Re: Refund")
     by_references = email(message_id="<a3@mail.example>", subject="Re: Re: Refund",
                           references=["<unknown@x>", "<a2@mail.example>"])
-    by_token = email(message_id="<b1@mail.example>", from_email="Bob@Example.com",
+    by_token = email(message_id="<a4@mail.example>", from_email="ANA@example.com",
                      subject=f"About [#{created.number}] again")
     unrelated = email(message_id="<c1@mail.example>", subject="New question [#999]")
     for m in (by_reply_to, by_references, by_token, unrelated):
@@ -87,6 +89,39 @@ def test_email_threads_by_references_then_subject_token(pipeline: Pipeline,
     for m in (by_reply_to, by_references, by_token):
         assert ticket_of(pipeline, m.message_id) == created.ticket_id
     assert ticket_of(pipeline, unrelated.message_id) != created.ticket_id
+    assert len(pipeline.events.of_type(TicketCreated)) == 2
+
+
+def test_a_subject_token_threads_only_the_tickets_own_customer(
+        pipeline: Pipeline, ingest: WorkerProcess) -> None:
+    """Ticket numbers are sequential, so anyone can write `[#1]`: only the ticket's own
+    customer (same address, or same profile) threads by it; anyone else starts a new ticket,
+    and a closed ticket stays closed."""
+    ana = email(message_id="<own1@mail.example>", subject="Refund", profile_id="p-ana")
+    pipeline.publish("inbound.email", "ana@example.com", ana)
+    messages_seen(pipeline, 1)
+    ticket = ticket_of(pipeline, ana.message_id)
+    number = int(pipeline.ticket(ticket)["number"])
+    set_status(pipeline, ticket, "closed")
+    stranger = email(message_id="<bob1@mail.example>", from_email="bob@example.com",
+                     subject=f"Re: Refund [#{number}]", received_at=at(60))
+    pipeline.publish("inbound.email", "bob@example.com", stranger)
+    messages_seen(pipeline, 2)
+    assert ticket_of(pipeline, stranger.message_id) != ticket
+    assert pipeline.ticket(ticket)["status"] == "closed"
+    assert not pipeline.events.of_type(TicketStatus)
+    # Ana from another address, known by her profile, and Ana from her address reopen it.
+    by_profile = email(message_id="<own2@mail.example>", from_email="ana@work.example",
+                       profile_id="p-ana", subject=f"Re: Refund [#{number}]", received_at=at(70))
+    by_address = email(message_id="<own3@mail.example>", from_email="Ana@Example.com",
+                       subject=f"[#{number}] still waiting", received_at=at(80))
+    for m in (by_profile, by_address):
+        pipeline.publish("inbound.email", m.from_email.lower(), m)
+    messages_seen(pipeline, 4)
+    assert ticket_of(pipeline, by_profile.message_id) == ticket
+    assert ticket_of(pipeline, by_address.message_id) == ticket
+    assert [(s.ticket_id, s.reason) for s in pipeline.events.of_type(TicketStatus)] == [
+        (ticket, "reopened")]
     assert len(pipeline.events.of_type(TicketCreated)) == 2
 
 
@@ -182,3 +217,86 @@ def test_redelivered_message_changes_nothing(pipeline: Pipeline, ingest: WorkerP
     after = pipeline.ticket(ticket)
     assert int(after["message_count"]) == int(before["message_count"]) + 1  # the marker only
     assert pipeline.redis.get(f"{pipeline.base()}:seq") == "1"
+
+
+def inbound_ticket_of(pipeline: Pipeline, message_id: str) -> str:
+    return next(m.ticket_id for m in pipeline.events.of_type(TicketMessage)
+                if m.message_id == message_id and m.direction == "inbound")
+
+
+def test_an_inbound_message_id_never_takes_over_one_of_our_reply_ids(
+        pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess) -> None:
+    ana = email(message_id="<ana1@mail.example>")
+    pipeline.publish("inbound.email", "ana@example.com", ana)
+    messages_seen(pipeline, 1)
+    ticket = ticket_of(pipeline, ana.message_id)
+    command(pipeline, "reply", ticket, actor_id="ag-3", ticket_id=ticket, author_kind="agent",
+            text="We are on it")
+    [reply] = [r for r in pipeline.events.wait_for(
+        lambda rs: any(getattr(r, "direction", "") == "outbound" for r in rs),
+        what="our reply") if getattr(r, "direction", "") == "outbound"]
+    # Someone else sends an email under the Message-ID of our reply to Ana.
+    forged = email(message_id=reply.message_id, from_email="mallory@example.com",
+                   subject="Hello", received_at=at(30))
+    pipeline.publish("inbound.email", "mallory@example.com", forged)
+    pipeline.events.wait_for(lambda rs: any(
+        isinstance(r, TicketMessage) and r.direction == "inbound"
+        and r.message_id == forged.message_id for r in rs), what="the forged email threaded")
+    assert inbound_ticket_of(pipeline, forged.message_id) != ticket
+    # Ana answers our reply: it threads into her ticket, not Mallory's.
+    answer = email(message_id="<ana2@mail.example>", in_reply_to=reply.message_id,
+                   subject="Re: Refund", received_at=at(60))
+    pipeline.publish("inbound.email", "ana@example.com", answer)
+    messages_seen(pipeline, 3)  # ana1, our reply (and the forged one under its id), ana2
+    assert inbound_ticket_of(pipeline, answer.message_id) == ticket
+    assert pipeline.redis.get(f"{pipeline.base()}:email:{reply.message_id}") == ticket
+
+
+def test_a_message_id_past_the_dedup_window_never_takes_over_its_first_ticket(
+        pipeline: Pipeline, ingest: WorkerProcess) -> None:
+    """Past the dedup window a message id is new again: an email under the id of one that
+    opened a ticket starts a ticket of its own, and neither the first ticket nor the id's
+    mapping to it changes."""
+    ana = email(message_id="<old1@mail.example>")
+    pipeline.publish("inbound.email", "ana@example.com", ana)
+    messages_seen(pipeline, 1)
+    ticket = ticket_of(pipeline, ana.message_id)
+    before = pipeline.ticket(ticket)
+    assert pipeline.redis.delete(f"{pipeline.base()}:seen:email:{ana.message_id}") == 1
+    again = email(message_id=ana.message_id, from_email="mallory@example.com",
+                  subject="Hello", text="Another text", received_at=at(40 * 86400))
+    pipeline.publish("inbound.email", "mallory@example.com", again)
+    created = pipeline.events.wait_for(
+        lambda rs: len([r for r in rs if isinstance(r, TicketCreated)]) >= 2,
+        what="a second ticket")
+    second = [r for r in created if isinstance(r, TicketCreated)][1]
+    assert second.ticket_id != ticket and second.customer.email == "mallory@example.com"
+    assert pipeline.ticket(ticket) == before
+    assert pipeline.redis.get(f"{pipeline.base()}:email:{ana.message_id}") == ticket
+    # Every event id still names one content.
+    contents: dict[str, set[bytes]] = {}
+    for record in pipeline.events.drain():
+        contents.setdefault(record.event_id, set()).add(encode(record))
+    assert all(len(c) == 1 for c in contents.values()), contents
+
+
+def test_a_long_thread_threads_by_its_newest_references(pipeline: Pipeline,
+                                                        ingest: WorkerProcess) -> None:
+    """References past the newest 100 are not looked up, and a long thread is not refused:
+    the newest reference is the message answered, which we know."""
+    first = email(message_id="<long1@mail.example>")
+    pipeline.publish("inbound.email", "ana@example.com", first)
+    messages_seen(pipeline, 1)
+    ticket = ticket_of(pipeline, first.message_id)
+    late = email(message_id="<long2@mail.example>", subject="Re: Refund",
+                 references=[f"<old{i}@mail.example>" for i in range(1_900)]
+                 + [first.message_id], received_at=at(60))
+    only_old = email(message_id="<long3@mail.example>", subject="Re: Refund",
+                     from_email="carl@example.com",
+                     references=[first.message_id]
+                     + [f"<old{i}@mail.example>" for i in range(100)], received_at=at(70))
+    for m in (late, only_old):
+        pipeline.publish("inbound.email", m.from_email, m)
+    messages_seen(pipeline, 3)
+    assert ticket_of(pipeline, late.message_id) == ticket
+    assert ticket_of(pipeline, only_old.message_id) != ticket  # named past the newest 100

@@ -47,8 +47,8 @@ class IngestHandler:
                 messages.append(item)
         plans = [plan_threading(m.value) for m in messages]
         outcomes = await self._store.thread_messages(plans)
-        for item, plan, outcome in zip(messages, plans, outcomes, strict=True):
-            out.extend(ticket_events(item.value, plan, outcome))
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            out.extend(ticket_events(plan, outcome))
         for typing in typings:
             ticket_id = await self._store.open_ticket_of_session(typing.account_id,
                                                                  typing.session_id)

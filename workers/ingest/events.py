@@ -5,32 +5,34 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.events import TicketCreated, TicketMessage, TicketStatus
-from schemas.inbound import InboundMessage, SmsMessage, WebchatMessage, WebchatTyping
+from schemas.inbound import WebchatTyping
 from schemas.internal import CountdownCancel, CustomerTyping
 from workers.consumer import Outgoing
 from workers.ids import event_id
-from workers.ingest.threading import ThreadingPlan, ThreadOutcome
+from workers.ingest.threading import ThreadingPlan, ThreadOutcome, event_content
 
 
-def ticket_events(message: InboundMessage, plan: ThreadingPlan,
-                  outcome: ThreadOutcome) -> list[Outgoing]:
+def ticket_events(plan: ThreadingPlan, outcome: ThreadOutcome) -> list[Outgoing]:
     """`tickets.events` and `timers` records for one threaded customer message.
 
-    Event ids derive from the provider message id, so a redelivered message re-publishes
-    records that downstream consumers recognise as already seen.
+    A redelivered message re-publishes the very records of its first delivery: the content
+    is the one its first delivery recorded, and event ids derive from the provider message
+    id and the ticket number and version it produced. A message id seen again past the dedup
+    window produces another version, so its events get other ids: an id names one content.
     """
     account, ticket = plan.account_id, outcome.ticket_id
-    cause = (account, plan.channel, plan.message_id)
+    content = event_content(plan, outcome)
+    cause = (account, plan.channel, plan.message_id, outcome.number, outcome.version)
     out: list[Outgoing] = []
     if outcome.kind == "created":
         out.append(Outgoing("tickets.events", ticket, TicketCreated(
             event_id=event_id("ticket.created", *cause),
             account_id=account, ticket_id=ticket, number=outcome.number,
-            channel=plan.channel, customer=plan.customer, subject=plan.subject,
+            channel=plan.channel, customer=content.customer, subject=content.subject,
             created_at=datetime.fromisoformat(outcome.created_at),
             customer_ticket_count=outcome.customer_ticket_count,
-            tags=message.tags, segments=message.segments,
-            body=plan.text,
+            tags=content.tags, segments=content.segments,
+            body=content.text,
         )))
     elif outcome.kind in ("reopened", "unsnoozed"):
         out.append(Outgoing("tickets.events", ticket, TicketStatus(
@@ -38,17 +40,17 @@ def ticket_events(message: InboundMessage, plan: ThreadingPlan,
             account_id=account, ticket_id=ticket, status="open",
             previous_status=outcome.previous_status,
             reason="reopened" if outcome.kind == "reopened" else "customer_reply",
-            at=plan.at,
+            at=content.at,
         )))
     out.append(Outgoing("tickets.events", ticket, TicketMessage(
         event_id=event_id("ticket.message", *cause),
         account_id=account, ticket_id=ticket, message_id=plan.message_id,
-        direction="inbound", author_kind="customer", author_id=_author_id(message),
-        text=plan.text, at=plan.at,
+        direction="inbound", author_kind="customer", author_id=content.author_id,
+        text=content.text, at=content.at,
     )))
     out.append(Outgoing("timers", ticket, CountdownCancel(
         event_id=event_id("countdown.cancel", *cause),
-        account_id=account, ticket_id=ticket, version=outcome.version, at=plan.at,
+        account_id=account, ticket_id=ticket, version=outcome.version, at=content.at,
     )))
     return out
 
@@ -61,10 +63,3 @@ def typing_event(typing: WebchatTyping, ticket_id: str) -> Outgoing:
         account_id=typing.account_id, ticket_id=ticket_id, at=typing.at,
     ))
 
-
-def _author_id(message: InboundMessage) -> str | None:
-    if isinstance(message, SmsMessage):
-        return message.from_number
-    if isinstance(message, WebchatMessage):
-        return message.visitor.profile_id or message.visitor.email or message.session_id
-    return message.from_email.lower()

@@ -1,8 +1,13 @@
 -- Thread customer messages into tickets, each atomically with its dedup mark (I2-I4).
 --
--- Invariant: a provider message id is applied at most once. The mark stores the outcome,
--- so a redelivered message returns the first outcome and the worker re-publishes the
--- very same events (same event ids) instead of applying the message again.
+-- Invariant: a provider message id is applied at most once. The mark stores the outcome
+-- and the content the first delivery carried, so a redelivered message returns both and
+-- the worker re-publishes the very same events (same ids, same content), whatever a
+-- provider retry changed, instead of applying the message again.
+--
+-- An inbound message never overwrites a Message-ID mapping (ours or another message's),
+-- and a `[#n]` subject token threads only the customer of ticket n: numbers are sequential,
+-- so anyone can write one.
 --
 -- One call threads a whole batch of one account, in order: one command to pack and one
 -- reply to read instead of one per message (per-command packing was the worker's largest
@@ -16,17 +21,46 @@
 --            thread_key   sms: shop+customer number, webchat: session id; '' for email
 --            refs         email references to look up, newest first
 --            subject_number  ticket number from a `[#n]` subject token ('' if none)
+--            token_customer_keys  who may thread by that token: the ticket's customer key
+--                         or `email:` + its customer email must be one of these
 --            customer_key customer identity key (for the customer's ticket count)
 --            new_ticket_id   ticket id to use if this message opens a new ticket
 --            at           message time, RFC 3339
 --            fields       field/value pairs stored on a new ticket (customer, subject, ...)
+--            recorded     the message content its events carry (JSON text, kept as is)
 -- Returns: a JSON array with one outcome per plan, in order:
 --          {kind, ticket_id, number, created_at, customer_ticket_count,
---           previous_status, version, duplicate}
+--           previous_status, version, duplicate, recorded}
 --          kind: created | appended | reopened | unsnoozed
+--          recorded: only for a duplicate, the content its first delivery recorded
+--
+-- Mark `seen:<channel>:<message id>`: the outcome JSON, a newline (cjson never writes one),
+-- then the recorded content JSON. Marks from before content was kept have no newline.
 
 local base = KEYS[1]
 local seen_ttl = tonumber(ARGV[1])
+
+-- A duplicate's reply: its first outcome, with the content its first delivery recorded
+-- spliced in as written (re-encoding it would turn empty lists into objects).
+local function replay(prior)
+  local split = string.find(prior, '\n', 1, true)
+  local outcome = cjson.decode(split and string.sub(prior, 1, split - 1) or prior)
+  outcome['duplicate'] = true
+  local encoded = cjson.encode(outcome)
+  if not split then return encoded end
+  return string.sub(encoded, 1, -2) .. ',"recorded":' .. string.sub(prior, split + 1) .. '}'
+end
+
+-- Whether the sender (one of `keys`) is the customer of the ticket at `ticket_key`.
+local function is_customer_of(ticket_key, keys)
+  local owner = redis.call('HMGET', ticket_key, 'customer_key', 'customer_email')
+  for _, key in ipairs(keys) do
+    if key == owner[1] or (owner[2] and key == 'email:' .. string.lower(owner[2])) then
+      return true
+    end
+  end
+  return false
+end
 
 local function thread_one(plan)
   local channel, message_id, thread_key = plan.channel, plan.message_id, plan.thread_key
@@ -35,11 +69,7 @@ local function thread_one(plan)
 
   local seen_key = base .. ':seen:' .. channel .. ':' .. message_id
   local prior = redis.call('GET', seen_key)
-  if prior then
-    local outcome = cjson.decode(prior)
-    outcome['duplicate'] = true
-    return cjson.encode(outcome)
-  end
+  if prior then return replay(prior) end
 
   -- Find the ticket this message continues.
   local ticket_id = false
@@ -49,7 +79,11 @@ local function thread_one(plan)
       if ticket_id then break end
     end
     if not ticket_id and subject_number ~= '' then
-      ticket_id = redis.call('GET', base .. ':number:' .. subject_number)
+      local numbered = redis.call('GET', base .. ':number:' .. subject_number)
+      if numbered and is_customer_of(base .. ':ticket:' .. numbered,
+                                     plan.token_customer_keys) then
+        ticket_id = numbered
+      end
     end
   else
     ticket_id = redis.call('GET', base .. ':thread:' .. thread_key)
@@ -75,9 +109,15 @@ local function thread_one(plan)
   end
 
   if not ticket_id then
+    local number = redis.call('INCR', base .. ':seq')
     ticket_id = new_ticket_id
     ticket_key = base .. ':ticket:' .. ticket_id
-    local number = redis.call('INCR', base .. ':seq')
+    if redis.call('EXISTS', ticket_key) == 1 then
+      -- The message id opened a ticket before and was forgotten (past the dedup window):
+      -- the new ticket gets an id of its own instead of overwriting that one.
+      ticket_id = new_ticket_id .. '-' .. number
+      ticket_key = base .. ':ticket:' .. ticket_id
+    end
     local count = redis.call('INCR', base .. ':customer:' .. customer_key)
     redis.call('HSET', ticket_key, 'ticket_id', ticket_id, 'number', number, 'status', 'open',
                'created_at', at, 'customer_key', customer_key,
@@ -93,7 +133,9 @@ local function thread_one(plan)
   end
 
   if channel == 'email' then
-    redis.call('SET', base .. ':email:' .. message_id, ticket_id)
+    -- NX: a Message-ID already known (one of our replies, or a message past the dedup
+    -- window) keeps its ticket; an inbound message cannot take it over.
+    redis.call('SET', base .. ':email:' .. message_id, ticket_id, 'NX')
   else
     redis.call('SET', base .. ':thread:' .. thread_key, ticket_id)
   end
@@ -113,7 +155,7 @@ local function thread_one(plan)
   outcome['duplicate'] = false
 
   local encoded = cjson.encode(outcome)
-  redis.call('SET', seen_key, encoded, 'EX', seen_ttl)
+  redis.call('SET', seen_key, encoded .. '\n' .. plan.recorded, 'EX', seen_ttl)
   return encoded
 end
 

@@ -12,7 +12,8 @@ from workers.settings import Settings
 from workers.store import account_base, load_script, script_per_account, ticket_key
 
 SEEN_TTL_SECONDS = 30 * 86400
-"""Dedup marks outlive any realistic redelivery or provider retry window."""
+"""How long a provider message id is remembered, from its first delivery: longer than any
+realistic redelivery or provider retry window (README "Redelivery and dedup marks")."""
 
 _outcomes = msgspec.json.Decoder(list[ThreadOutcome])
 
@@ -25,10 +26,12 @@ class _ScriptPlan(msgspec.Struct, frozen=True):
     thread_key: str
     refs: list[str]
     subject_number: str
+    token_customer_keys: list[str]
     customer_key: str
     new_ticket_id: str
     at: str
     fields: list[str]
+    recorded: str
 
 
 _encode = msgspec.json.Encoder().encode
@@ -69,11 +72,13 @@ class IngestStore:
 
 
 def _script_plan(plan: ThreadingPlan) -> _ScriptPlan:
-    customer = plan.customer
+    content = plan.content
+    customer = content.customer
     return _ScriptPlan(
         plan.channel, plan.message_id, plan.thread_key, plan.email_refs,
         "" if plan.subject_number is None else str(plan.subject_number),
-        plan.customer_key, plan.new_ticket_id, plan.at.isoformat().replace("+00:00", "Z"),
+        plan.token_customer_keys, plan.customer_key, plan.new_ticket_id,
+        content.at.isoformat().replace("+00:00", "Z"),
         fields=[
             "channel", plan.channel,
             "thread_key", plan.thread_key,
@@ -81,9 +86,11 @@ def _script_plan(plan: ThreadingPlan) -> _ScriptPlan:
             "customer_email", customer.email or "",
             "customer_name", customer.name or "",
             "profile_id", customer.profile_id or "",
-            "subject", plan.subject or "",
-            "body", plan.text,
-            "tags", msgspec.json.encode(plan.tags).decode(),
-            "segments", msgspec.json.encode(plan.segments).decode(),
+            "subject", content.subject or "",
+            "body", content.text,
+            "tags", msgspec.json.encode(content.tags).decode(),
+            "segments", msgspec.json.encode(content.segments).decode(),
             "opening_message_id", plan.message_id,
-        ])
+        ],
+        recorded=_encode(content).decode(),
+    )

@@ -17,7 +17,25 @@ from workers.ids import ticket_id_for
 
 _TICKET_TOKEN = re.compile(r"\[#(\d{1,12})\]")
 
+REFERENCES_LOOKED_UP = 100
+"""An email is looked up by its In-Reply-To and its newest 100 References. The newest is the
+message it answers; each message of a thread maps to the ticket, so older ids add nothing
+but lookups (the schema refuses more than MAX_REFERENCES)."""
+
 OutcomeKind = Literal["created", "appended", "reopened", "unsnoozed"]
+
+
+class MessageContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What a message's events say of it. The first delivery records it with the dedup mark,
+    and a redelivery's events are rebuilt from that record, whatever the retry carries (I2)."""
+
+    at: datetime
+    text: str
+    author_id: str | None
+    customer: Customer
+    subject: str | None
+    tags: list[str] = []
+    segments: list[str] = []
 
 
 class ThreadingPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,14 +47,10 @@ class ThreadingPlan(msgspec.Struct, frozen=True, kw_only=True):
     thread_key: str
     email_refs: list[str]
     subject_number: int | None
+    token_customer_keys: list[str]
     customer_key: str
     new_ticket_id: str
-    at: datetime
-    customer: Customer
-    subject: str | None
-    text: str
-    tags: list[str] = []
-    segments: list[str] = []
+    content: MessageContent
 
 
 class ThreadOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +64,14 @@ class ThreadOutcome(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     duplicate: bool
     previous_status: Literal["closed", "snoozed"] | None = None
+    recorded: MessageContent | None = None
+    """A duplicate's content as its first delivery recorded it (None: a first delivery, or a
+    mark written before marks held content)."""
+
+
+def event_content(plan: ThreadingPlan, outcome: ThreadOutcome) -> MessageContent:
+    """The content a message's events carry: the first delivery's, always."""
+    return outcome.recorded or plan.content
 
 
 def subject_ticket_number(subject: str) -> int | None:
@@ -59,13 +81,21 @@ def subject_ticket_number(subject: str) -> int | None:
 
 
 def email_references(message: EmailMessage) -> list[str]:
-    """Message ids this email answers, the most direct first: In-Reply-To, then References
-    from newest to oldest."""
-    refs: list[str] = []
-    for ref in ([message.in_reply_to] if message.in_reply_to else []) + message.references[::-1]:
-        if ref not in refs:
-            refs.append(ref)
-    return refs
+    """Message ids this email answers, the most direct first: In-Reply-To, then the newest
+    REFERENCES_LOOKED_UP References from newest to oldest."""
+    newest = message.references[:-REFERENCES_LOOKED_UP - 1:-1]
+    refs = ([message.in_reply_to] if message.in_reply_to else []) + newest
+    return list(dict.fromkeys(refs))
+
+
+def token_customer_keys(profile_id: str | None, sender: str) -> list[str]:
+    """Who may thread into a ticket by its `[#n]` subject token: the ticket's own customer,
+    known by profile or by address. Numbers are sequential, so a token alone proves nothing;
+    `ingest.lua` compares these keys with the ticket's customer key and email address."""
+    keys = [f"email:{sender}"]
+    if profile_id:
+        keys.insert(0, f"profile:{profile_id}")
+    return keys
 
 
 def customer_key(profile_id: str | None, address: str) -> str:
@@ -82,13 +112,14 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
         return ThreadingPlan(
             account_id=message.account_id, channel="sms", message_id=message.message_id,
             thread_key=f"sms:{message.to_number}:{message.from_number}",
-            email_refs=[], subject_number=None,
+            email_refs=[], subject_number=None, token_customer_keys=[],
             customer_key=customer_key(message.profile_id, f"phone:{message.from_number}"),
             new_ticket_id=ticket_id_for(message.account_id, "sms", message.message_id),
-            at=message.received_at.astimezone(UTC),
-            customer=Customer(phone=message.from_number, profile_id=message.profile_id),
-            subject=None, text=message.body,
-            tags=message.tags, segments=message.segments,
+            content=MessageContent(
+                at=message.received_at.astimezone(UTC), text=message.body,
+                author_id=message.from_number,
+                customer=Customer(phone=message.from_number, profile_id=message.profile_id),
+                subject=None, tags=message.tags, segments=message.segments),
         )
     if isinstance(message, EmailMessage):
         sender = message.from_email.lower()
@@ -96,25 +127,29 @@ def plan_threading(message: InboundMessage) -> ThreadingPlan:
             account_id=message.account_id, channel="email", message_id=message.message_id,
             thread_key="", email_refs=email_references(message),
             subject_number=subject_ticket_number(message.subject),
+            token_customer_keys=token_customer_keys(message.profile_id, sender),
             customer_key=customer_key(message.profile_id, f"email:{sender}"),
             new_ticket_id=ticket_id_for(message.account_id, "email", message.message_id),
-            at=message.received_at.astimezone(UTC),
-            customer=Customer(email=sender, name=message.from_name,
-                              profile_id=message.profile_id),
-            subject=message.subject, text=message.text,
-            tags=message.tags, segments=message.segments,
+            content=MessageContent(
+                at=message.received_at.astimezone(UTC), text=message.text, author_id=sender,
+                customer=Customer(email=sender, name=message.from_name,
+                                  profile_id=message.profile_id),
+                subject=message.subject, tags=message.tags, segments=message.segments),
         )
     assert isinstance(message, WebchatMessage)
     visitor = message.visitor
     return ThreadingPlan(
         account_id=message.account_id, channel="webchat", message_id=message.message_id,
         thread_key=f"webchat:{message.session_id}", email_refs=[], subject_number=None,
+        token_customer_keys=[],
         customer_key=customer_key(
             visitor.profile_id,
             f"email:{visitor.email.lower()}" if visitor.email else f"session:{message.session_id}"),
         new_ticket_id=ticket_id_for(message.account_id, "webchat", message.message_id),
-        at=message.sent_at.astimezone(UTC),
-        customer=Customer(email=visitor.email, name=visitor.name,
-                          profile_id=visitor.profile_id),
-        subject=None, text=message.text, tags=message.tags, segments=message.segments,
+        content=MessageContent(
+            at=message.sent_at.astimezone(UTC), text=message.text,
+            author_id=visitor.profile_id or visitor.email or message.session_id,
+            customer=Customer(email=visitor.email, name=visitor.name,
+                              profile_id=visitor.profile_id),
+            subject=None, tags=message.tags, segments=message.segments),
     )
