@@ -8,6 +8,7 @@ name the field (msgspec adds the path, e.g. "... - at `$.auto_close.days`").
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import date
 from typing import Annotated, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,11 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
 Interval = tuple[ClockTime, ClockTime]
 EnvVarName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+# Strict enough that every HTTP client reads the same host from it: no user info, path,
+# query or fragment (the adapters add the API paths), so `https://a@b`, `https://b#.c`
+# and the like never reach a URL parser.
+BaseUrl = Annotated[str, msgspec.Meta(
+    pattern=r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?$", max_length=300)]
 ConditionField = Literal["channel", "tags", "segments", "subject", "body"]
 ConditionOp = Literal["in", "contains", "any_of"]
 
@@ -133,7 +139,7 @@ class HandoffSettings(Wire):
 
     method: Literal["internal", "zendesk", "gorgias", "message"] = "internal"
     subdomain: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
-    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://")] | None = None
+    base_url: BaseUrl | None = None
     email: Email | None = None
     token_env: EnvVarName | None = None
     oauth_token_env: EnvVarName | None = None
@@ -161,7 +167,9 @@ class AccountDocument(Wire):
     """Everything ticketflow knows about one account; the newest `version` wins."""
 
     account_id: AccountId
-    version: Annotated[int, msgspec.Meta(ge=0)]
+    # Bounded so that no version is out of reach of the next one: an unbounded integer
+    # (10^400) would stay the newest forever and freeze the account.
+    version: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     agents: list[AgentConfig] = []
     teams: list[TeamConfig] = []
     rules: list[Rule] = []
@@ -173,6 +181,7 @@ class AccountDocument(Wire):
     handoff: HandoffSettings = HandoffSettings()
 
     def __post_init__(self) -> None:
+        _check_secret_names(self.account_id, self.handoff)
         team_ids = _unique_ids("teams", [t.id for t in self.teams])
         agent_ids = _unique_ids("agents", [a.id for a in self.agents])
         _unique_ids("rules", [r.id for r in self.rules])
@@ -195,6 +204,62 @@ class AccountDocument(Wire):
             if agent.id == agent_id:
                 return agent
         return None
+
+
+SECRET_PREFIX = "TICKETFLOW_SECRET_"
+_SECRET_FIELDS = ("token_env", "oauth_token_env", "api_key_env")
+_SECRET_NAME = re.compile(r"[A-Z0-9]{1,64}")
+
+
+def secret_prefix(account_id: str) -> str:
+    """`acme-eu` -> `TICKETFLOW_SECRET_ACME_EU_`: the start of every environment variable
+    the account's document may name, so a document can only reach its own secrets."""
+    return SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", account_id.upper()) + "_"
+
+
+def _check_secret_names(account_id: str, handoff: HandoffSettings) -> None:
+    # After the prefix one word of A-Z/0-9 and no `_`: otherwise `acme` could name
+    # `TICKETFLOW_SECRET_ACME_EU_ZENDESK`, a variable of the account `acme-eu`.
+    prefix = secret_prefix(account_id)
+    for field in _SECRET_FIELDS:
+        name = getattr(handoff, field)
+        if name is not None and not (name.startswith(prefix) and
+                                     _SECRET_NAME.fullmatch(name[len(prefix):])):
+            raise ValueError(f"handoff.{field}: {name} is not one of this account's "
+                             f"variables ({prefix}<A-Z0-9>, e.g. {prefix}ZENDESK)")
+
+
+HELPDESK_DOMAINS = {"zendesk": "zendesk.com", "gorgias": "gorgias.com"}
+"""The helpdesks' own hosts: `<one label>.<domain>`, HTTPS on the default port."""
+_URL = re.compile(r"^(?P<scheme>https?)://(?P<host>[a-z0-9.-]+)(?::(?P<port>[0-9]+))?/?$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+
+
+def check_helpdesk_host(document: AccountDocument,
+                        allowed_hosts: Collection[str]) -> str | None:
+    """Why the document's `handoff.base_url` may not be called, or None when it may.
+
+    A URL may name the helpdesk's own HTTPS host, or a host the deployment allows
+    (`host` or `host:port` entries of TICKETFLOW_HELPDESK_ALLOWED_HOSTS), the only hosts
+    that may use plain http. The allow-list is the deployment's, never the document's,
+    so this check takes it as an argument; everything else is refused on decoding.
+    """
+    handoff = document.handoff
+    domain = HELPDESK_DOMAINS.get(handoff.method)
+    if domain is None or handoff.base_url is None:
+        return None  # `subdomain` always builds `https://<subdomain>.<domain>`
+    match = _URL.match(handoff.base_url.lower())
+    if match is None:
+        return f"field $.handoff.base_url: {handoff.base_url!r} is not http(s)://host[:port]"
+    scheme, host = match["scheme"], match["host"]
+    port = int(match["port"] or (443 if scheme == "https" else 80))
+    if host in allowed_hosts or f"{host}:{port}" in allowed_hosts:
+        return None
+    if (scheme == "https" and port == 443
+            and re.fullmatch(rf"{_LABEL}\.{re.escape(domain)}", host)):
+        return None
+    return (f"field $.handoff.base_url: {host}:{port} over {scheme} is neither a "
+            f"{domain} host over https nor allowed by TICKETFLOW_HELPDESK_ALLOWED_HOSTS")
 
 
 def _unique_ids(where: str, ids: list[str]) -> set[str]:

@@ -1,27 +1,47 @@
 """Every replica's view of every account, tailed from the compacted `accounts.config` (A4).
 
 Each replica reads the whole topic without a consumer group, so a settings change reaches
-all of them without a restart. A document that fails validation is dead-lettered and the
-account keeps its previous version; an older version never replaces a newer one.
+all of them without a restart. A document that fails validation is refused: the account
+keeps its previous version, every replica logs the refusal, and the replicas of one kind
+(the router, see `dead_letter_refusals`) publish it to `deadletter`. An older version
+never replaces a newer one. A replica whose reader dies stops: it would otherwise go on
+serving settings that no longer change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from schemas.codec import DecodeError, decode
-from schemas.config import AccountDocument
-from workers.kafka import make_reader
+from schemas.config import AccountDocument, check_helpdesk_host
+from workers.kafka import group_timeouts, make_reader
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.consumer import Outgoing, Received
 
 log = logging.getLogger(__name__)
 
-RejectedConfig = Callable[[str, int, int, bytes | None, bytes | None, str], None]
-"""Called with (topic, partition, offset, key, value, reason) for a refused document."""
+RejectedConfig = Callable[["Received", str, int], Awaitable[None]]
+"""Called with (record, reason, record timestamp in ms) for each refused document."""
+
+ACCOUNT_WAIT_MAX_S = 30.0
+
+
+def account_wait_s(settings: Settings) -> float:
+    """How long a batch may wait for documents it names to be read: 30 s, but at most 40%
+    of the group's max poll interval, so a replica waiting is never taken for a stuck one
+    (tansu's dev profile: 2 s)."""
+    max_poll_s = group_timeouts(settings)["max_poll_interval_ms"] / 1000
+    return min(ACCOUNT_WAIT_MAX_S, 0.4 * max_poll_s)
 
 
 class AccountRegistry:
@@ -32,18 +52,27 @@ class AccountRegistry:
         self._accounts: dict[str, AccountDocument] = {}
         self._on_rejected = on_rejected
         self._task: asyncio.Task[None] | None = None
+        self._owner: asyncio.Task[Any] | None = None
+        self._stopping = False
         self._caught_up = asyncio.Event()
         self._fetched = asyncio.Condition()
+        self._reader: Any = None
+        self._tps: list[TopicPartition] = []
+        self._read_to: dict[TopicPartition, int] = {}
+        self._wait_s = account_wait_s(settings)
 
     def get(self, account_id: str) -> AccountDocument | None:
         """The newest valid document of an account, or None if it is unknown."""
         return self._accounts.get(account_id)
 
     async def known_accounts(self, account_ids: set[str]) -> set[str]:
-        """Which of these accounts exist; unknown ones get one fresh look at the topic
-        (one wait per batch, so a flood of bad records cannot stall a partition)."""
+        """Which of these accounts exist. When one is missing, first wait until every
+        document published before now has been read: a message sent right after its new
+        account's document must find it. One bounded wait per batch, which ends as soon as
+        the reader is caught up, so records of accounts that do not exist cost one offset
+        check each batch and never hold up the other records longer than the bound."""
         if any(a not in self._accounts for a in account_ids):
-            await self.refresh()
+            await self.catch_up(self._wait_s)
         return {a for a in account_ids if a in self._accounts}
 
     def all(self) -> list[AccountDocument]:
@@ -52,6 +81,23 @@ class AccountRegistry:
 
     def __len__(self) -> int:
         return len(self._accounts)
+
+    def dead_letter_refusals(self, publish: Callable[[list[Outgoing]], Awaitable[None]],
+                             worker: str) -> None:
+        """Publish each refused document to `deadletter` through `publish`.
+
+        Every replica of every kind reads the whole topic, so only one kind does this
+        (the router). Its copies, one per replica and one more at each restart while the
+        refused document is the newest of its key, are the same record: the event id
+        comes from the topic, partition and offset, and `at` is the record's own time."""
+        from workers.deadletter import dead_letter
+
+        async def refused(record: Received, reason: str, timestamp_ms: int) -> None:
+            at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+            account = None if record.key is None else record.key.decode("utf-8", "replace")
+            await publish([dead_letter(record, reason, worker, account, at=at)])
+
+        self._on_rejected = refused
 
     def apply(self, key: bytes | None, value: bytes | None) -> str | None:
         """Fold one record into the view; returns the reason when it is refused."""
@@ -65,6 +111,9 @@ class AccountRegistry:
             return str(exc)
         if key is not None and key.decode("utf-8", "replace") != document.account_id:
             return f"account_id: {document.account_id!r} does not match record key"
+        host = check_helpdesk_host(document, self._settings.helpdesk_allowed_hosts)
+        if host is not None:
+            return host
         current = self._accounts.get(document.account_id)
         if current is not None and current.version > document.version:
             return (f"version: {document.version} is older than the applied "
@@ -73,17 +122,45 @@ class AccountRegistry:
         log.info("account %s version %d loaded", document.account_id, document.version)
         return None
 
-    async def refresh(self, timeout_s: float = 2.0) -> None:
-        """Wait until the tail has completed one more fetch, so a document published just
-        before a record that names the account is seen before that record is refused."""
+    async def catch_up(self, timeout_s: float) -> bool:
+        """Wait until the reader has applied every record the topic held when called
+        (its end offsets then), so a document published before a record that names its
+        account is applied before that record is looked at. Retries the offset request
+        with backoff; False if the bound ran out first (the caller goes on without)."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.05
+        while True:
+            if self._task is None or self._task.done():
+                return False  # not reading (the replica is stopping)
+            try:
+                remaining = deadline - time.monotonic()
+                target = await asyncio.wait_for(self._reader.end_offsets(self._tps),
+                                                max(0.0, remaining))
+                break
+            except (KafkaError, TimeoutError) as exc:
+                if time.monotonic() + delay >= deadline:
+                    log.warning("accounts.config end offsets unknown after %.1fs: %r",
+                                timeout_s, exc)
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
         async with self._fetched:
             try:
-                await asyncio.wait_for(self._fetched.wait(), timeout_s)
+                await asyncio.wait_for(self._fetched.wait_for(lambda: self._reached(target)),
+                                       max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                log.warning("accounts.config fetch did not complete within %.1fs", timeout_s)
+                log.warning("accounts.config not read up to %s within %.1fs", target,
+                            timeout_s)
+                return False
+        return True
+
+    def _reached(self, target: dict[TopicPartition, int]) -> bool:
+        return all(self._read_to.get(tp, 0) >= end for tp, end in target.items())
 
     async def start(self) -> None:
-        """Read the topic to its end, then keep tailing it in the background."""
+        """Read the topic to its end, then keep tailing it in the background. From then
+        on, the reader's death stops the task that called this (the replica's main)."""
+        self._owner = asyncio.current_task()
         self._task = asyncio.create_task(self._tail(), name="accounts-config")
         done, _ = await asyncio.wait(
             [self._task, asyncio.create_task(self._caught_up.wait())],
@@ -91,14 +168,26 @@ class AccountRegistry:
         )
         if self._task in done:
             self._task.result()  # re-raise why tailing stopped
+        self._task.add_done_callback(self._reader_ended)
+
+    def _reader_ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping or task.cancelled():
+            return
+        log.critical("accounts.config reader stopped (%r): stopping this replica, whose "
+                     "account settings would no longer change", task.exception())
+        if self._owner is not None and not self._owner.done():
+            self._owner.cancel("accounts.config reader stopped")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
+            except Exception as exc:  # the reader had died: _reader_ended said so
+                log.debug("accounts.config reader had stopped: %r", exc)
 
     async def _tail(self) -> None:
         topic = self._settings.topic("accounts.config")
@@ -113,17 +202,14 @@ class AccountRegistry:
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             reader.assign(tps)
             await reader.seek_to_beginning(*tps)
+            self._reader, self._tps = reader, tps
             while True:
                 batch = await reader.getmany(timeout_ms=200)
                 for tp, records in batch.items():
                     for record in records:
-                        reason = self.apply(record.key, record.value)
-                        if reason is not None:
-                            log.warning("refused accounts.config offset %d: %s",
-                                        record.offset, reason)
-                            if self._on_rejected is not None:
-                                self._on_rejected(tp.topic, tp.partition, record.offset,
-                                                  record.key, record.value, reason)
+                        await self._fold(tp, record)
+                for tp in tps:
+                    self._read_to[tp] = await reader.position(tp)
                 if not self._caught_up.is_set() and await self._at_end(reader, tps):
                     log.info("accounts.config read to its end: %d accounts", len(self))
                     self._caught_up.set()
@@ -132,10 +218,28 @@ class AccountRegistry:
         finally:
             await reader.stop()
 
+    async def _fold(self, tp: TopicPartition, record: Any) -> None:
+        """Apply one record; a record that raises is refused like an invalid one, so no
+        document can stop the reader (every replica would stop at it, again at restart)."""
+        try:
+            reason = self.apply(record.key, record.value)
+        except Exception as exc:
+            log.exception("accounts.config offset %d could not be applied", record.offset)
+            reason = f"internal error: {exc!r}"
+        if reason is None:
+            return
+        log.warning("refused accounts.config offset %d: %s", record.offset, reason)
+        if self._on_rejected is not None:
+            from workers.consumer import Received
+
+            received = Received("accounts.config", tp.partition, record.offset, record.key,
+                                record.value)
+            await self._on_rejected(received, reason, record.timestamp)
+
     @staticmethod
     async def _at_end(reader: object, tps: list[TopicPartition]) -> bool:
-        # tansu answers ListOffsets(latest) wrongly, so compare with the high watermark
-        # that every fetch response carries instead of calling end_offsets().
+        # Compare with the high watermark that every fetch response carries: it costs no
+        # request, and start-up needs no more than "read what the last fetch saw".
         for tp in tps:
             highwater = reader.highwater(tp)  # type: ignore[attr-defined]
             if highwater is None or await reader.position(tp) < highwater:  # type: ignore[attr-defined]

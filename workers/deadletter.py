@@ -19,8 +19,10 @@ dead letter itself always fits under the broker's record limit."""
 
 
 def dead_letter(record: Received, reason: str, worker: str,
-                account_id: str | None = None) -> Outgoing:
-    """The `deadletter` record for a refused input; its id is stable across redelivery."""
+                account_id: str | None = None, at: datetime | None = None) -> Outgoing:
+    """The `deadletter` record for a refused input; its id is stable across redelivery.
+    `at` defaults to now; a caller that may publish the same letter more than once passes
+    a time of the record itself, so every copy is the same record."""
     from workers.consumer import Outgoing
 
     payload = record.value or b""
@@ -32,7 +34,7 @@ def dead_letter(record: Received, reason: str, worker: str,
         reason=reason[:2000],
         worker=worker,
         payload_b64=base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode("ascii"),
-        at=datetime.now(UTC),
+        at=at or datetime.now(UTC),
         account_id=account_id,
         payload_size=len(payload),
         payload_truncated=len(payload) > MAX_PAYLOAD_BYTES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Literal
 
@@ -25,9 +26,12 @@ _PLAIN_VARIABLES = (
     ("handoff_budget_s", "TICKETFLOW_HANDOFF_BUDGET_S"),
     ("handoff_lease_s", "TICKETFLOW_HANDOFF_LEASE_S"),
 )
-VARIABLES = frozenset({"TICKETFLOW_KAFKA", "TICKETFLOW_REDIS",
+ALLOWED_HOSTS_VARIABLE = "TICKETFLOW_HELPDESK_ALLOWED_HOSTS"
+VARIABLES = frozenset({"TICKETFLOW_KAFKA", "TICKETFLOW_REDIS", ALLOWED_HOSTS_VARIABLE,
                        *(var for _, var in _PLAIN_VARIABLES)})
-"""Every environment variable a worker reads (deploy manifests may set only these)."""
+"""Every environment variable a worker reads (deploy manifests may set only these), besides
+the helpdesk secrets, whose names begin with `schemas.config.SECRET_PREFIX`."""
+_ALLOWED_HOST = re.compile(r"^[a-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +61,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     handoff_http_timeout_s: float = 10.0
     handoff_budget_s: float = 120.0
     handoff_lease_s: float = 15.0
+    # Hosts besides the helpdesks' own HTTPS hosts that account documents may name in
+    # `handoff.base_url` (`host` or `host:port`); the only ones allowed plain http.
+    helpdesk_allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for field, var in _PLAIN_VARIABLES:
             if var in env:
                 values[field] = env[var]
+        if ALLOWED_HOSTS_VARIABLE in env:
+            values["helpdesk_allowed_hosts"] = allowed_hosts_from_text(
+                env[ALLOWED_HOSTS_VARIABLE])
         try:
             return msgspec.convert(values, type=cls, strict=False)
         except msgspec.ValidationError as exc:
@@ -102,10 +112,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "TICKETFLOW_HANDOFF_HTTP_TIMEOUT_S": repr(self.handoff_http_timeout_s),
             "TICKETFLOW_HANDOFF_BUDGET_S": repr(self.handoff_budget_s),
             "TICKETFLOW_HANDOFF_LEASE_S": repr(self.handoff_lease_s),
+            ALLOWED_HOSTS_VARIABLE: ",".join(self.helpdesk_allowed_hosts),
         }
         if self.http_port is not None:
             env["TICKETFLOW_HTTP_PORT"] = str(self.http_port)
         return env
+
+
+def allowed_hosts_from_text(text: str) -> tuple[str, ...]:
+    """`a.example, 127.0.0.1:8080` -> ("a.example", "127.0.0.1:8080"); a malformed entry
+    stops the process with the variable named, as any other bad setting does."""
+    hosts = tuple(entry.strip().lower() for entry in text.split(",") if entry.strip())
+    for host in hosts:
+        port = host.partition(":")[2]
+        if not _ALLOWED_HOST.match(host) or (port and not 0 < int(port) < 65536):
+            raise SystemExit(f"invalid TICKETFLOW_* setting: {ALLOWED_HOSTS_VARIABLE}: "
+                             f"{host!r} is not `host` or `host:port`")
+    return hosts
 
 
 def kafka_bootstrap_from_url(url: str) -> str:

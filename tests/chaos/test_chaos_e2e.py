@@ -23,7 +23,7 @@ from schemas.events import DeadLetter, TicketAssigned, TicketMessage, TicketStat
 from schemas.handoff import HandoffRequest, HandoffVisitor, TranscriptLine
 from schemas.internal import CountdownStart
 from tests.conftest import ClockControl
-from tests.handoff.conftest import SECRETS, ZENDESK_SECRET
+from tests.handoff.conftest import SECRETS, ZENDESK_SECRET, ZENDESK_TOKEN_ENV
 from tests.handoff.fakes import FakeHelpdesk
 from tests.messages import chat, email, sms
 from tests.pipeline import Pipeline
@@ -94,7 +94,7 @@ def account(fake: FakeHelpdesk) -> AccountDocument:
                             role="support", notify=["in_app"]) for i in range(5)],
         auto_close=AutoClose(enabled=True, days=2),
         handoff=HandoffSettings(method="zendesk", base_url=fake.url, email=fake.email,
-                                token_env="ACME_ZENDESK_TOKEN"))
+                                token_env=ZENDESK_TOKEN_ENV))
 
 
 def conversation(i: int, turn: int) -> tuple[str, str, msgspec.Struct]:
@@ -112,7 +112,8 @@ def conversation(i: int, turn: int) -> tuple[str, str, msgspec.Struct]:
 
 def test_replicas_survive_sigkills_and_a_redis_restart(
         settings: Settings, aof_redis: RedisServer, zendesk: FakeHelpdesk) -> None:
-    settings = msgspec.structs.replace(settings, redis_url=aof_redis.url, clock="redis")
+    settings = msgspec.structs.replace(settings, redis_url=aof_redis.url, clock="redis",
+                                       helpdesk_allowed_hosts=("127.0.0.1",))
     clock = ClockControl(settings)
     clock.set(T0)
     publish_accounts(settings, [account(zendesk)])

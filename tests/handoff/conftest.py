@@ -22,19 +22,23 @@ SUNDAY = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 ZENDESK_SECRET = "zd-s3cret-value-8c1f"
 ZENDESK_OAUTH_SECRET = "zd-oauth-s3cret-77aa"
 GORGIAS_SECRET = "gg-s3cret-value-41d0"
-SECRETS = {"ACME_ZENDESK_TOKEN": ZENDESK_SECRET, "ACME_ZENDESK_OAUTH": ZENDESK_OAUTH_SECRET,
-           "ACME_GORGIAS_KEY": GORGIAS_SECRET}
+ZENDESK_TOKEN_ENV = "TICKETFLOW_SECRET_ACME_ZENDESK"
+ZENDESK_OAUTH_ENV = "TICKETFLOW_SECRET_ACME_ZENDESKOAUTH"
+GORGIAS_KEY_ENV = "TICKETFLOW_SECRET_ACME_GORGIAS"
+SECRETS = {ZENDESK_TOKEN_ENV: ZENDESK_SECRET, ZENDESK_OAUTH_ENV: ZENDESK_OAUTH_SECRET,
+           GORGIAS_KEY_ENV: GORGIAS_SECRET}
 _n = count(1)
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Retries kept short so failure paths end in about two seconds, inside tansu's dev
-    max poll interval (5 s); the clock is the test's, so business hours are controllable."""
+    max poll interval (5 s); the clock is the test's, so business hours are controllable;
+    the fake helpdesks listen on 127.0.0.1 over plain http, which the deployment allows."""
     return msgspec.structs.replace(
         settings, handoff_max_attempts=3, handoff_backoff_base_s=0.05,
         handoff_backoff_max_s=0.5, handoff_http_timeout_s=0.5, handoff_budget_s=2.0,
-        handoff_lease_s=1.0, clock="redis")
+        handoff_lease_s=1.0, clock="redis", helpdesk_allowed_hosts=("127.0.0.1",))
 
 
 @pytest.fixture
@@ -63,14 +67,14 @@ def configure(pipeline: Pipeline, acme: AccountDocument, version: int = 2,
 
 def zendesk_config(fake: FakeHelpdesk, oauth: bool = False) -> dict[str, object]:
     if oauth:
-        return dict(method="zendesk", base_url=fake.url, oauth_token_env="ACME_ZENDESK_OAUTH")
+        return dict(method="zendesk", base_url=fake.url, oauth_token_env=ZENDESK_OAUTH_ENV)
     return dict(method="zendesk", base_url=fake.url, email=fake.email,
-                token_env="ACME_ZENDESK_TOKEN")
+                token_env=ZENDESK_TOKEN_ENV)
 
 
 def gorgias_config(fake: FakeHelpdesk) -> dict[str, object]:
     return dict(method="gorgias", base_url=fake.url, email=fake.email,
-                api_key_env="ACME_GORGIAS_KEY")
+                api_key_env=GORGIAS_KEY_ENV)
 
 
 def set_now(pipeline: Pipeline, instant: datetime) -> None:

@@ -9,6 +9,11 @@ Behaviours, consumed one per create call of a handoff (keyed by handoff id):
   "hang"              never answer (the client's timeout fires)
   "create_then_500"   create the ticket, then answer 500 (the response is lost)
   "create_then_hold"  create the ticket, signal `arrived`, then never answer
+  "hold"              signal `arrived`, wait for `release(handoff_id)`, then create
+  "422_verbose"       answer 422 with a long body full of newlines and control characters
+
+Every lookup and create of a handoff is counted while the server works on it, so a test
+can see two of them overlap (`max_in_flight`).
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class FakeHelpdesk:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
+        self._released: dict[str, asyncio.Event] = {}
+        self._in_flight: dict[str, int] = {}
+        self._max_in_flight: dict[str, int] = {}
 
     # --- test side ---------------------------------------------------------------
 
@@ -90,6 +98,15 @@ class FakeHelpdesk:
         with self._lock:
             return self._arrived.setdefault(handoff_id, threading.Event())
 
+    def release(self, handoff_id: str) -> None:
+        """Let the held create call of this handoff go on."""
+        self._loop.call_soon_threadsafe(lambda: self._release_event(handoff_id).set())
+
+    def max_in_flight(self, handoff_id: str) -> int:
+        """Most lookup and create calls of this handoff the server worked on at once."""
+        with self._lock:
+            return self._max_in_flight.get(handoff_id, 0)
+
     def tickets_of(self, handoff_id: str) -> list[FakeTicket]:
         with self._lock:
             return [t for t in self.tickets if t.external_id.endswith(":" + handoff_id)]
@@ -105,6 +122,20 @@ class FakeHelpdesk:
                     if r.method == "GET" and r.handoff_id == handoff_id]
 
     # --- server side -------------------------------------------------------------
+
+    def _release_event(self, handoff_id: str) -> asyncio.Event:
+        return self._released.setdefault(handoff_id, asyncio.Event())
+
+    def _enter(self, handoff_id: str | None) -> None:
+        with self._lock:
+            key = handoff_id or ""
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._max_in_flight[key] = max(self._max_in_flight.get(key, 0),
+                                           self._in_flight[key])
+
+    def _leave(self, handoff_id: str | None) -> None:
+        with self._lock:
+            self._in_flight[handoff_id or ""] -= 1
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -161,6 +192,14 @@ class FakeHelpdesk:
         return web.json_response({"domain": "acme", "status": {"status": "active"}})
 
     async def _find(self, request: web.Request) -> web.Response:
+        handoff_id = self._handoff_of(request.query.get("external_id"))
+        self._enter(handoff_id)
+        try:
+            return await self._find_ticket(request)
+        finally:
+            self._leave(handoff_id)
+
+    async def _find_ticket(self, request: web.Request) -> web.Response:
         external_id = request.query.get("external_id")
         if not self._seen(request, self._handoff_of(external_id)):
             return web.json_response({"error": "Couldn't authenticate you"}, status=401)
@@ -194,6 +233,15 @@ class FakeHelpdesk:
     async def _create(self, request: web.Request) -> web.Response:
         body = await request.json()
         ticket_body = body.get("ticket", {}) if self.kind == "zendesk" else body
+        handoff_id = self._handoff_of(ticket_body.get("external_id"))
+        self._enter(handoff_id)
+        try:
+            return await self._create_ticket(request, body)
+        finally:
+            self._leave(handoff_id)
+
+    async def _create_ticket(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        ticket_body = body.get("ticket", {}) if self.kind == "zendesk" else body
         external_id = ticket_body.get("external_id")
         handoff_id = self._handoff_of(external_id)
         if not self._seen(request, handoff_id):
@@ -210,6 +258,11 @@ class FakeHelpdesk:
             return web.json_response({"error": f"scripted {behaviour}"}, status=int(behaviour))
         if behaviour == "hang":
             await self._closing.wait()
+        if behaviour == "422_verbose":
+            text = "RecordInvalid\r\n\x1b[31m" + "internal detail " * 400
+            return web.Response(text=text, status=422)
+        if behaviour == "hold":
+            await self._release_event(handoff_id or "").wait()
         problem = self._shape_error(body, request)
         if problem is not None:
             return web.json_response({"error": "RecordInvalid", "description": problem},

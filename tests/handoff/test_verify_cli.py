@@ -9,7 +9,9 @@ from schemas.config import AccountDocument
 from tests.handoff.conftest import (
     GORGIAS_SECRET,
     SECRETS,
+    ZENDESK_OAUTH_ENV,
     ZENDESK_SECRET,
+    ZENDESK_TOKEN_ENV,
     configure,
     gorgias_config,
     zendesk_config,
@@ -26,18 +28,18 @@ def test_verify_zendesk_token_oauth_and_refusals(pipeline: Pipeline, acme: Accou
     configure(pipeline, acme, **zendesk_config(zendesk))
     ok = cli(pipeline.settings, "handoff", "verify", "--account", "acme", env=SECRETS)
     assert ok.returncode == 0, ok.stderr
-    assert "accepted" in ok.stdout and "$ACME_ZENDESK_TOKEN" in ok.stdout
+    assert "accepted" in ok.stdout and f"${ZENDESK_TOKEN_ENV}" in ok.stdout
     assert zendesk.requests[-1].path == "/api/v2/users/me"
 
     wrong = cli(pipeline.settings, "handoff", "verify", "--account", "acme",
-                env={"ACME_ZENDESK_TOKEN": "not-the-token"})
+                env={ZENDESK_TOKEN_ENV: "not-the-token"})
     assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr
     missing = cli(pipeline.settings, "handoff", "verify", "--account", "acme", env={})
-    assert missing.returncode == 1 and "ACME_ZENDESK_TOKEN is not set" in missing.stderr
+    assert missing.returncode == 1 and f"{ZENDESK_TOKEN_ENV} is not set" in missing.stderr
 
     configure(pipeline, acme, version=3, **zendesk_config(zendesk, oauth=True))
     oauth = cli(pipeline.settings, "handoff", "verify", "--account", "acme", env=SECRETS)
-    assert oauth.returncode == 0 and "$ACME_ZENDESK_OAUTH" in oauth.stdout
+    assert oauth.returncode == 0 and f"${ZENDESK_OAUTH_ENV}" in oauth.stdout
     for run in (ok, wrong, missing, oauth):
         assert ZENDESK_SECRET not in run.stdout + run.stderr
         assert "not-the-token" not in run.stdout + run.stderr

@@ -335,6 +335,8 @@ async def run(settings: Settings) -> None:
         await sweep_openings(store, registry, clock, wakeups, loop.publish, handler._changed)
 
     loop = ConsumerLoop(settings, handler, registry, background=[openings])
+    # The router is the one kind that publishes refused account documents (accounts.py).
+    registry.dead_letter_refusals(loop.publish, handler.worker)
     loop.install_signal_handlers()
     try:
         await loop.run()
