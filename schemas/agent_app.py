@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 import msgspec
 
@@ -11,6 +11,13 @@ from schemas.common import AccountId, Body, Id, Label, Timestamp, Wire
 
 PresenceStatus = Literal["online", "offline", "logout", "heartbeat"]
 TicketStatusName = Literal["open", "snoozed", "closed"]
+
+MAX_BULK_TICKETS = 100
+"""Tickets one `assign` may name (Zendesk's bulk update takes 100 per call): the router
+applies a command's tickets one by one, so the list bounds the time one record holds its
+partition."""
+MAX_TAGS = 100
+"""Tags one `set_tags` may give a ticket."""
 
 
 class Presence(Wire):
@@ -30,7 +37,8 @@ class AssignCommand(Wire, tag_field="type", tag="assign"):
     account_id: AccountId
     actor_id: Id
     at: Timestamp
-    ticket_ids: list[Id] = msgspec.field(default_factory=list)
+    ticket_ids: Annotated[list[Id], msgspec.Meta(max_length=MAX_BULK_TICKETS)] = msgspec.field(
+        default_factory=list)
     agent_id: Id | None = None
 
     def __post_init__(self) -> None:
@@ -81,7 +89,7 @@ class SetTagsCommand(Wire, tag_field="type", tag="set_tags"):
     actor_id: Id
     at: Timestamp
     ticket_id: Id
-    tags: list[Label]
+    tags: Annotated[list[Label], msgspec.Meta(max_length=MAX_TAGS)]
 
 
 TicketCommand = Union[

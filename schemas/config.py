@@ -171,6 +171,9 @@ class AccountDocument(Wire):
     # (10^400) would stay the newest forever and freeze the account.
     version: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     agents: list[AgentConfig] = []
+    # The actor ids the AI customer agent replies as (`reply` with `author_kind: ai`); an AI
+    # reply from any other actor is refused.
+    ai_actor_ids: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
     teams: list[TeamConfig] = []
     rules: list[Rule] = []
     business_hours: BusinessHours | None = None
@@ -197,6 +200,9 @@ class AccountDocument(Wire):
                 raise ValueError(
                     f"rules[{i}].actions.agent_id: unknown agent {rule.actions.agent_id!r}"
                 )
+        for i, actor_id in enumerate(self.ai_actor_ids):
+            if actor_id in agent_ids:
+                raise ValueError(f"ai_actor_ids[{i}]: {actor_id!r} is also an agent's id")
 
     def agent(self, agent_id: str) -> AgentConfig | None:
         """The agent with this id, if the account has one."""
@@ -204,6 +210,10 @@ class AccountDocument(Wire):
             if agent.id == agent_id:
                 return agent
         return None
+
+    def is_ai_actor(self, actor_id: str) -> bool:
+        """Whether the AI customer agent of this account replies as this actor."""
+        return actor_id in self.ai_actor_ids
 
 
 SECRET_PREFIX = "TICKETFLOW_SECRET_"

@@ -6,10 +6,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from schemas.config import AccountDocument, AgentConfig, load_account_yaml
 from schemas.events import TicketAssigned
-from workers.router.decide import notifications_for_change, plan_new_ticket, refuse_assignment
+from workers.router.decide import (
+    notifications_for_change,
+    plan_new_ticket,
+    refuse_assignment,
+    refuse_reply,
+    reply_claims,
+)
 from workers.router.rules import TicketFacts
 
 ACME = load_account_yaml(
@@ -42,6 +49,30 @@ def test_roles_come_from_the_account_document() -> None:
     assert refuse_assignment(ACME, "ag-3") is None
     assert "role 'analyst'" in refuse_assignment(ACME, "ag-9")  # type: ignore[operator]
     assert "not an agent" in refuse_assignment(ACME, "stranger")  # type: ignore[operator]
+
+
+def test_an_ai_reply_comes_only_from_the_accounts_ai_actor() -> None:
+    assert refuse_reply(ACME, "bot", "ai") is None
+    assert refuse_reply(ACME, "intruder", "ai") == (
+        "actor 'intruder' is not an AI agent of account 'acme'")
+    assert refuse_reply(ACME, "ag-1", "ai") == "actor 'ag-1' is not an AI agent of account 'acme'"
+    assert refuse_reply(ACME, "bot", "agent") == "actor 'bot' is not an agent of account 'acme'"
+    beta = msgspec.structs.replace(ACME, account_id="beta", ai_actor_ids=["beta-bot"])
+    assert refuse_reply(ACME, "beta-bot", "ai") is not None  # another account's AI
+    assert refuse_reply(beta, "bot", "ai") is not None
+
+
+def test_only_an_agent_whose_role_may_assign_claims_by_replying() -> None:
+    assert reply_claims(ACME, "ag-2", "agent") and reply_claims(ACME, "ag-3", "agent")
+    assert refuse_reply(ACME, "ag-9", "agent") is None  # an analyst may answer ...
+    assert not reply_claims(ACME, "ag-9", "agent")  # ... but never becomes the assignee (A3)
+    assert not reply_claims(ACME, "bot", "ai")  # R7: an AI reply never claims
+    assert not reply_claims(ACME, "ag-2", "ai")
+
+
+def test_an_ai_actor_id_may_not_also_be_an_agent() -> None:
+    with pytest.raises(ValueError, match=r"ai_actor_ids\[1\]: 'ag-1' is also an agent"):
+        msgspec.structs.replace(ACME, ai_actor_ids=["bot", "ag-1"])
 
 
 def change(**fields: object) -> TicketAssigned:

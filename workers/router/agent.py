@@ -39,6 +39,8 @@ from workers.router.decide import (
     notify,
     plan_new_ticket,
     refuse_assignment,
+    refuse_reply,
+    reply_claims,
     team_members,
 )
 from workers.router.opening import drain_pools, sweep_openings
@@ -161,7 +163,7 @@ class RouterHandler:
             refusal = f"agent {cmd.agent_id!r} is not an agent of account {account.account_id!r}"
         out: list[Outgoing] = []
         now = await self.clock.now()
-        for ticket_id in cmd.ticket_ids:
+        for ticket_id in dict.fromkeys(cmd.ticket_ids):  # a ticket named twice: applied once
             if refusal is not None:
                 out.append(self._reject(account, cmd, ticket_id, refusal))
                 continue
@@ -199,16 +201,14 @@ class RouterHandler:
         return self._changed(account, change)
 
     async def on_reply(self, account: AccountDocument, cmd: ReplyCommand) -> list[Outgoing]:
-        is_agent = account.agent(cmd.actor_id) is not None
-        if cmd.author_kind == "agent" and not is_agent:
-            return [self._reject(account, cmd, cmd.ticket_id,
-                                 f"actor {cmd.actor_id!r} is not an agent of account "
-                                 f"{account.account_id!r}")]
+        refusal = refuse_reply(account, cmd.actor_id, cmd.author_kind)
+        if refusal is not None:
+            return [self._reject(account, cmd, cmd.ticket_id, refusal)]
         message_id = f"<{event_id('reply', account.account_id, cmd.command_id)}@ticketflow>"
         outcome = await self.store.reply(
             account.account_id, cmd.ticket_id,
             mark=self.store.mark(account.account_id, "reply", cmd.command_id),
-            may_claim=cmd.author_kind == "agent", actor=cmd.actor_id,
+            may_claim=reply_claims(account, cmd.actor_id, cmd.author_kind), actor=cmd.actor_id,
             event_id=event_id("ticket.assigned", cmd.command_id), at=cmd.at,
             email_message_id=message_id)
         if outcome is None:

@@ -62,6 +62,30 @@ def refuse_assignment(account: AccountDocument, actor_id: str) -> str | None:
     return None
 
 
+def refuse_reply(account: AccountDocument, actor_id: str,
+                 author_kind: Literal["agent", "ai"]) -> str | None:
+    """Why the actor may not reply as this kind of author, or None if they may.
+
+    Like a role (A3), what an author is comes from the account document, never from the
+    command: an `ai` reply only from the account's AI actor ids, an `agent` reply only from
+    its agents (any role: a read-only role may answer a customer, it just never claims)."""
+    if author_kind == "ai":
+        if not account.is_ai_actor(actor_id):
+            return f"actor {actor_id!r} is not an AI agent of account {account.account_id!r}"
+        return None
+    if account.agent(actor_id) is None:
+        return f"actor {actor_id!r} is not an agent of account {account.account_id!r}"
+    return None
+
+
+def reply_claims(account: AccountDocument, actor_id: str,
+                 author_kind: Literal["agent", "ai"]) -> bool:
+    """Whether this reply makes its author the assignee of an unassigned ticket (R7): only
+    an agent whose role may assign (A3); never the AI."""
+    agent = account.agent(actor_id)
+    return author_kind == "agent" and agent is not None and agent.may_assign
+
+
 def notify(account: AccountDocument, agent_ids: list[str], kind: NotificationKind,
            ticket_id: str, cause: str, at: datetime) -> list[Notification]:
     """One notification per agent that enabled at least one delivery channel (N1)."""
