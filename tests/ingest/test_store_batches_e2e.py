@@ -4,13 +4,14 @@ message repeated inside one batch must be applied once."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from tests.messages import email, sms
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
 from workers.settings import Settings
-from workers.store import connect
+from workers.store import account_base, connect
 
 pytestmark = pytest.mark.e2e
 
@@ -26,9 +27,9 @@ async def test_interleaved_accounts_and_a_repeat_inside_one_batch(settings: Sett
         sms(account_id="acme", from_number="+15550000002"),
     ]
     client = connect(settings)
+    plans = [plan_threading(m) for m in batch]
     try:
-        outcomes = await IngestStore(settings, client).thread_messages(
-            [plan_threading(m) for m in batch])
+        outcomes = await IngestStore(settings, client).thread_messages(plans)
     finally:
         await client.aclose()
     assert [(o.kind, o.number, o.duplicate) for o in outcomes] == [
@@ -37,6 +38,25 @@ async def test_interleaved_accounts_and_a_repeat_inside_one_batch(settings: Sett
     assert outcomes[2].ticket_id == outcomes[0].ticket_id == outcomes[4].ticket_id
     assert len({outcomes[i].ticket_id for i in (0, 1, 3, 5)}) == 4
     assert [o.version for o in outcomes[:3]] == [1, 1, 2]
+    # Only the repeat carries a recorded content: the first delivery's, as it was sent.
+    assert [o.recorded for o in outcomes] == [None] * 4 + [plans[0].content, None]
+
+
+async def test_a_mark_from_before_marks_held_content_still_dedups(settings: Settings) -> None:
+    """Marks written before content was kept hold the outcome alone: a redelivery is still a
+    duplicate, and its events fall back to the redelivered content."""
+    message = sms(account_id="acme", from_number="+15550000011")
+    client = connect(settings)
+    store = IngestStore(settings, client)
+    try:
+        [first] = await store.thread_messages([plan_threading(message)])
+        old_mark = msgspec.json.encode(first).decode()
+        await client.set(f"{account_base(settings, 'acme')}:seen:sms:{message.message_id}",
+                         old_mark)
+        [again] = await store.thread_messages([plan_threading(message)])
+    finally:
+        await client.aclose()
+    assert again == msgspec.structs.replace(first, duplicate=True)
 
 
 async def test_a_redis_that_lost_its_scripts_threads_the_batch_anyway(settings: Settings) -> None:
