@@ -181,6 +181,8 @@ class AccountDocument(Wire):
     auto_close: AutoClose = AutoClose()
     presence_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] | None = None
     out_of_hours_text: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    # Days a closed ticket's routing state is kept; none: the deployment's (90 by default).
+    closed_retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
     handoff: HandoffSettings = HandoffSettings()
 
     def __post_init__(self) -> None:

@@ -7,6 +7,8 @@
 -- KEYS[2]  optional mark (`mark_key` in workers/store.py, kind `set_status`); absent for none
 -- ARGV[1]  ticket id
 -- ARGV[2]  new status: open | snoozed | closed
+-- ARGV[3]  the change's instant, epoch seconds: a closed ticket enters `:retention` with it
+--          (forgotten after its retention, workers/closer/purge.lua)
 -- Returns: the previous status, or false when the ticket does not exist
 
 local base, ticket_id, status = KEYS[1], ARGV[1], ARGV[2]
@@ -23,6 +25,7 @@ if previous ~= status then
   redis.call('HSET', key, 'status', status)
   redis.call('ZREM', base .. ':status:' .. previous, ticket_id)
   redis.call('ZADD', base .. ':status:' .. status, number, ticket_id)
+  if status == 'closed' then redis.call('ZADD', base .. ':retention', ARGV[3], ticket_id) end
 end
 if mark_key then redis.call('SET', mark_key, previous, 'EX', 604800) end
 return previous

@@ -25,6 +25,7 @@ _PLAIN_VARIABLES = (
     ("handoff_http_timeout_s", "TICKETFLOW_HANDOFF_HTTP_TIMEOUT_S"),
     ("handoff_budget_s", "TICKETFLOW_HANDOFF_BUDGET_S"),
     ("handoff_lease_s", "TICKETFLOW_HANDOFF_LEASE_S"),
+    ("closed_retention_days", "TICKETFLOW_CLOSED_RETENTION_DAYS"),
 )
 ALLOWED_HOSTS_VARIABLE = "TICKETFLOW_HELPDESK_ALLOWED_HOSTS"
 VARIABLES = frozenset({"TICKETFLOW_KAFKA", "TICKETFLOW_REDIS", ALLOWED_HOSTS_VARIABLE,
@@ -61,6 +62,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     handoff_http_timeout_s: float = 10.0
     handoff_budget_s: float = 120.0
     handoff_lease_s: float = 15.0
+    # How long a closed ticket's routing state stays in Redis (accounts may set their own):
+    # past it, the customer's next message starts a new ticket; the events stay in the log.
+    closed_retention_days: int = 90
     # Hosts besides the helpdesks' own HTTPS hosts that account documents may name in
     # `handoff.base_url` (`host` or `host:port`); the only ones allowed plain http.
     helpdesk_allowed_hosts: tuple[str, ...] = ()
@@ -112,6 +116,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "TICKETFLOW_HANDOFF_HTTP_TIMEOUT_S": repr(self.handoff_http_timeout_s),
             "TICKETFLOW_HANDOFF_BUDGET_S": repr(self.handoff_budget_s),
             "TICKETFLOW_HANDOFF_LEASE_S": repr(self.handoff_lease_s),
+            "TICKETFLOW_CLOSED_RETENTION_DAYS": str(self.closed_retention_days),
             ALLOWED_HOSTS_VARIABLE: ",".join(self.helpdesk_allowed_hosts),
         }
         if self.http_port is not None:

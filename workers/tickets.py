@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,13 +25,14 @@ class TicketStore:
         fields = await self._client.hgetall(ticket_key(self._settings, account_id, ticket_id))
         return fields or None
 
-    async def set_status(self, account_id: str, ticket_id: str, status: Status,
-                         mark: str = "") -> str | None:
-        """Set the status; returns the previous one, or None if the ticket does not exist.
+    async def set_status(self, account_id: str, ticket_id: str, status: Status, *,
+                         at: datetime, mark: str = "") -> str | None:
+        """Set the status at instant `at` (the worker's clock: a closed ticket's retention
+        runs from it); returns the previous one, or None if the ticket does not exist.
 
         With a `mark` (a `mark_key(..., "set_status", command_id)`) the change is applied
         once and a replay gets the first answer back.
         """
         keys = [account_base(self._settings, account_id), *([mark] if mark else [])]
-        previous = await self._set_status(keys=keys, args=[ticket_id, status])
+        previous = await self._set_status(keys=keys, args=[ticket_id, status, at.timestamp()])
         return previous or None

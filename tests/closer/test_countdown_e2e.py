@@ -9,7 +9,7 @@ import pytest
 
 from schemas.events import TicketStatus
 from tests.closer.conftest import DAY, Harness
-from tests.messages import at, chat, email, sms, typing
+from tests.messages import T0, at, chat, email, sms, typing
 from workers.processes import WorkerProcess
 from workers.store import connect
 from workers.tickets import TicketStore
@@ -23,7 +23,7 @@ def snooze(harness: Harness, ticket_id: str) -> None:
         client = connect(harness.p.settings)
         try:
             assert await TicketStore(harness.p.settings, client).set_status(
-                "acme", ticket_id, "snoozed") == "open"
+                "acme", ticket_id, "snoozed", at=T0) == "open"
         finally:
             await client.aclose()
     asyncio.run(change())

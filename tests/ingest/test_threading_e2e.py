@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 
 from schemas.codec import encode
 from schemas.events import TicketCreated, TicketMessage, TicketStatus
-from tests.messages import at, chat, email, sms
+from tests.messages import T0, at, chat, email, sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import command
 from workers.processes import WorkerProcess
@@ -30,13 +31,13 @@ def ticket_of(pipeline: Pipeline, message_id: str) -> str:
                 if m.message_id == message_id)
 
 
-def set_status(pipeline: Pipeline, ticket_id: str, status: str) -> None:
+def set_status(pipeline: Pipeline, ticket_id: str, status: str, at: datetime = T0) -> None:
     """Change a ticket's status through the same store code the router and closer use."""
     async def change() -> None:
         client = connect(pipeline.settings)
         try:
             assert await TicketStore(pipeline.settings, client).set_status(
-                "acme", ticket_id, status) is not None  # type: ignore[arg-type]
+                "acme", ticket_id, status, at=at) is not None  # type: ignore[arg-type]
         finally:
             await client.aclose()
     asyncio.run(change())

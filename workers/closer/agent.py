@@ -15,6 +15,7 @@ from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import inactivity_period
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
+from workers.closer.retention import RetentionSweep
 from workers.closer.watched_accounts import WatchedAccounts
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.failures import is_transient
@@ -109,12 +110,16 @@ async def run(settings: Settings) -> None:
     registry = WatchedAccounts(settings)
     publisher = EventPublisher(settings)
     fire = FireLoop(store, index, registry, clock, wakeups, publisher)
+    # Its own wake-ups: one event shared with the fire loop would be cleared by either.
+    sweep_wakeups = Wakeups(listener, [clock.key] if isinstance(clock, ControlledClock) else [])
+    sweep = RetentionSweep(settings, client, registry, clock, sweep_wakeups)
     registry.on_auto_close_change = fire.settings_changed
     consumer = ConsumerLoop(settings, TimersHandler(store, index, registry))
 
     def stop() -> None:
         consumer.stop()
         fire.stop()
+        sweep.stop()
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -123,9 +128,11 @@ async def run(settings: Settings) -> None:
         await registry.start()
         await publisher.producer.start()
         await wakeups.start()
+        await sweep_wakeups.start()
         log.info("closer fire loop ready (clock: %s)", settings.clock)
         tasks = [asyncio.create_task(fire.run(), name="closer-fire"),
-                 asyncio.create_task(consumer.run(), name="closer-consume")]
+                 asyncio.create_task(consumer.run(), name="closer-consume"),
+                 asyncio.create_task(sweep.run(), name="closer-retention")]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -135,6 +142,7 @@ async def run(settings: Settings) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await wakeups.stop()
+        await sweep_wakeups.stop()
         await publisher.producer.stop()
         await registry.stop()
         await client.aclose()

@@ -8,7 +8,8 @@
 -- close for another replica to re-publish with the very same ids and time.
 --
 -- KEYS[1]  account base, e.g. `tf:{acme}`;
---          keys used: :ticket:<id>, :countdowns, :timers, :closing, :status:<s>
+--          keys used: :ticket:<id>, :countdowns, :timers, :closing, :status:<s>,
+--          :retention (closed tickets by close time, workers/closer/purge.lua)
 -- ARGV[1]  ticket id
 -- ARGV[2]  the countdown as read when deciding (stored form)
 -- ARGV[3]  close instant, epoch seconds
@@ -33,6 +34,7 @@ redis.call('ZREM', base .. ':status:' .. previous, ticket_id)
 redis.call('ZADD', base .. ':status:closed', ticket[3], ticket_id)
 redis.call('HDEL', base .. ':countdowns', ticket_id)
 redis.call('ZREM', base .. ':timers', ticket_id)
+redis.call('ZADD', base .. ':retention', ARGV[3], ticket_id)  -- forgotten after retention
 local member = ticket_id .. ' ' .. version .. ' ' .. previous .. ' ' .. ARGV[3]
 redis.call('ZADD', base .. ':closing', ARGV[5], member)
 return member

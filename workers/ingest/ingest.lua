@@ -34,6 +34,9 @@
 --          kind: created | appended | reopened | unsnoozed
 --          recorded: only for a duplicate, the content its first delivery recorded
 --
+-- `routing:<ticket id>` lists the mappings (`email:<id>`, `thread:<key>`) set to a ticket, so
+-- that forgetting it after its retention (workers/closer/purge.lua) deletes them too.
+--
 -- Mark `seen:<channel>:<message id>`: the outcome JSON, a newline (cjson never writes one),
 -- then the recorded content JSON. Marks from before content was kept have no newline.
 
@@ -94,7 +97,9 @@ local function thread_one(plan)
   if ticket_id then
     ticket_key = base .. ':ticket:' .. ticket_id
     local status = redis.call('HGET', ticket_key, 'status')
-    if status == 'closed' and channel == 'webchat' then
+    if not status then
+      ticket_id = false  -- a mapping left to a ticket forgotten after its retention
+    elseif status == 'closed' and channel == 'webchat' then
       ticket_id = false  -- a closed chat is never reopened: a new ticket starts
     elseif status == 'closed' or status == 'snoozed' then
       local number = redis.call('HGET', ticket_key, 'number')
@@ -135,9 +140,12 @@ local function thread_one(plan)
   if channel == 'email' then
     -- NX: a Message-ID already known (one of our replies, or a message past the dedup
     -- window) keeps its ticket; an inbound message cannot take it over.
-    redis.call('SET', base .. ':email:' .. message_id, ticket_id, 'NX')
+    if redis.call('SET', base .. ':email:' .. message_id, ticket_id, 'NX') then
+      redis.call('SADD', base .. ':routing:' .. ticket_id, 'email:' .. message_id)
+    end
   else
     redis.call('SET', base .. ':thread:' .. thread_key, ticket_id)
+    redis.call('SADD', base .. ':routing:' .. ticket_id, 'thread:' .. thread_key)
   end
 
   -- Customer activity: a new activity version makes any running countdown stale (C2, C6).

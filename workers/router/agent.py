@@ -232,7 +232,7 @@ class RouterHandler:
             return [self._reject(account, cmd, cmd.ticket_id, f"actor {cmd.actor_id!r} is not "
                                  f"an agent of account {account.account_id!r}")]
         previous = await self.tickets.set_status(
-            account.account_id, cmd.ticket_id, cmd.status,
+            account.account_id, cmd.ticket_id, cmd.status, at=await self.clock.now(),
             mark=self.store.mark(account.account_id, "set_status", cmd.command_id))
         if previous is None:
             return [self._reject(account, cmd, cmd.ticket_id, "ticket not found in account")]

@@ -33,6 +33,7 @@ if state[2] ~= 'closed' and redis.call('HSETNX', key, 'countdown_started_at', at
   outcome['countdown_started_at'] = at
 end
 redis.call('SET', base .. ':email:' .. message_id, ticket_id)
+redis.call('SADD', base .. ':routing:' .. ticket_id, 'email:' .. message_id)  -- purge.lua
 redis.call('HINCRBY', key, 'reply_count', 1)
 
 local encoded = cjson.encode(outcome)
