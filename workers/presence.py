@@ -1,8 +1,9 @@
 """Who is online (R3): the key layout and the read side, shared by router and handoff.
 
 `tf:{acme}:online` is a sorted set of online agents scored by their last sign of life
-(epoch seconds); logout/offline removes the agent. With a presence timeout, an agent
-whose last sign of life is older than the timeout counts as offline.
+(epoch seconds); logout/offline removes the agent and notes its time in `tf:{acme}:offline`,
+so that no earlier heartbeat brings it back. With a presence timeout, an agent whose last
+sign of life is older than the timeout counts as offline.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from workers.store import account_base
 def online_key(settings: Settings, account_id: str) -> str:
     """The sorted set of online agents of an account."""
     return f"{account_base(settings, account_id)}:online"
+
+
+def offline_key(settings: Settings, account_id: str) -> str:
+    """The hash of each agent's last explicit offline/logout time (epoch seconds)."""
+    return f"{account_base(settings, account_id)}:offline"
 
 
 def presence_cutoff(account: AccountDocument, now: datetime) -> float:

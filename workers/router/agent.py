@@ -283,10 +283,14 @@ class RouterHandler:
         if reason is not None:
             log.info("presence refused: %s", reason)
             return [_rejected(account.account_id, cause, None, reason, p.at, p.agent_id)]
-        await self.store.set_presence(account.account_id, p.agent_id, p.status, p.at)
-        log.info("presence %s %s %s", account.account_id, p.agent_id, p.status)
+        applied = await self.store.set_presence(account.account_id, p.agent_id, p.status, p.at)
+        log.info("presence %s %s %s%s", account.account_id, p.agent_id, p.status,
+                 "" if applied else " ignored: the agent went offline at or after its time")
         now = await self.clock.now()
-        if p.status != "online" or not account.round_robin or not is_open(
+        # Every sign of life may bring an agent (back) online: an `online`, or a heartbeat
+        # after Redis lost the agent or after a presence timeout. Each such record drains
+        # once (its drain mark), stale or not, so a redelivery re-publishes the same events.
+        if p.status not in ("online", "heartbeat") or not account.round_robin or not is_open(
                 account.business_hours, now):
             return []
         agent = account.agent(p.agent_id)

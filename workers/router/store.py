@@ -10,7 +10,7 @@ import msgspec
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
-from workers.presence import online_key, presence_cutoff
+from workers.presence import offline_key, online_key, presence_cutoff
 from workers.router.decide import CreationPlan
 from workers.settings import Settings
 from workers.store import (
@@ -89,6 +89,7 @@ class RouterStore:
         self._assign = _load(client, "assign.lua")
         self._drain = _load(client, "drain.lua")
         self._reply = _load(client, "reply.lua")
+        self._presence = client.register_script((_HERE / "presence.lua").read_text())
 
     def base(self, account_id: str) -> str:
         return account_base(self.settings, account_id)
@@ -157,16 +158,14 @@ class RouterStore:
         return dict(zip(pools, await calls.execute(), strict=True))
 
     async def set_presence(self, account_id: str, agent_id: str, status: str,
-                           seen_at: datetime) -> None:
-        """online: in the set with its last sign of life; heartbeat: refresh only if online;
-        offline/logout: out of the set."""
-        key = online_key(self.settings, account_id)
-        if status == "online":
-            await self.client.zadd(key, {agent_id: seen_at.timestamp()})
-        elif status == "heartbeat":
-            await self.client.zadd(key, {agent_id: seen_at.timestamp()}, xx=True, gt=True)
-        else:
-            await self.client.zrem(key, agent_id)
+                           seen_at: datetime) -> bool:
+        """online: in the set with its last sign of life; heartbeat: the same, unless the
+        agent went offline at that time or later (then False: nothing changed);
+        offline/logout: out of the set (`presence.lua`)."""
+        raw = await self._presence(
+            keys=[online_key(self.settings, account_id), offline_key(self.settings, account_id)],
+            args=[agent_id, status, repr(seen_at.timestamp())])
+        return raw != "stale"
 
     async def set_tags(self, account_id: str, ticket_id: str, tags: list[str]) -> None:
         await self.client.hset(ticket_key(self.settings, account_id, ticket_id), "tags",
