@@ -328,6 +328,16 @@ def transfer(ticket_id: str, account: str, actor: str, team: str) -> None:
     click.echo(f"transfer {ticket_id} to {team}: published")
 
 
+@main.command("bench-memory")
+@click.option("--tickets", default=20_000, show_default=True,
+              help="Tickets (and chat sessions) whose Redis memory is measured.")
+def bench_memory(tickets: int) -> None:
+    """Measure Redis bytes per open and closed ticket and per chat session (retention)."""
+    from workers.closer.memory_bench import bench_memory as run_bench
+
+    run_bench(tickets)
+
+
 @main.command("bench-timers")
 @click.option("--timers", default=1_000_000, show_default=True,
               help="Pending countdowns whose Redis memory is measured.")
