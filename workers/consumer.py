@@ -49,6 +49,8 @@ class Received:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
+    """The record's broker timestamp: what a dead letter of it is dated, on every copy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,8 @@ class ConsumerLoop:
         for tp, records in batch.items():
             logical = self._logical[tp.topic]
             for rec in records:
-                received = Received(logical, tp.partition, rec.offset, rec.key, rec.value)
+                received = Received(logical, tp.partition, rec.offset, rec.key, rec.value,
+                                    rec.timestamp)
                 try:
                     decoded.append(Decoded(received, decode(logical, rec.value)))
                 except DecodeError as exc:

@@ -20,9 +20,9 @@ dead letter itself always fits under the broker's record limit."""
 
 def dead_letter(record: Received, reason: str, worker: str,
                 account_id: str | None = None, at: datetime | None = None) -> Outgoing:
-    """The `deadletter` record for a refused input; its id is stable across redelivery.
-    `at` defaults to now; a caller that may publish the same letter more than once passes
-    a time of the record itself, so every copy is the same record."""
+    """The `deadletter` record for a refused input, the same record on every redelivery:
+    its id comes from the topic, partition and offset, and `at` defaults to the record's
+    own broker timestamp (now only for a record that has none)."""
     from workers.consumer import Outgoing
 
     payload = record.value or b""
@@ -34,10 +34,17 @@ def dead_letter(record: Received, reason: str, worker: str,
         reason=reason[:2000],
         worker=worker,
         payload_b64=base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode("ascii"),
-        at=at or datetime.now(UTC),
+        at=at or _record_time(record),
         account_id=account_id,
         payload_size=len(payload),
         payload_truncated=len(payload) > MAX_PAYLOAD_BYTES,
     )
     key = (record.key or b"").decode("utf-8", "replace")
     return Outgoing("deadletter", key, letter)
+
+
+def _record_time(record: Received) -> datetime:
+    if record.timestamp_ms is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+

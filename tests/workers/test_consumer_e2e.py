@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from schemas.events import DeadLetter, TicketMessage
@@ -60,3 +61,18 @@ async def test_an_event_too_large_to_publish_dead_letters_its_record_only(
     assert isinstance(letter, DeadLetter) and letter.offset == 1
     assert "its events cannot be published" in letter.reason
     assert "MessageSizeTooLarge" in letter.reason
+
+
+    # Read again from the start (a group that never committed, as after a lost commit):
+    # the dead letter is the same record, byte for byte, not one with a new time.
+    again = ConsumerLoop(msgspec.structs.replace(settings, group_prefix=settings.group_prefix
+                                                 + "-again"), EchoHandler())
+    running = asyncio.create_task(again.run())
+    try:
+        await asyncio.to_thread(pipeline.tail("deadletter").wait_for, lambda rs: len(rs) >= 2,
+                                what="the large one dead-lettered again")
+    finally:
+        again.stop()
+        await asyncio.wait_for(running, 30)
+    first, second = pipeline.tail("deadletter").raw[:2]
+    assert first.value == second.value
