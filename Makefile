@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 UV_VERSION := 0.13.9
 
-.PHONY: run test chaos test-cluster bench lint schemas lock redis-server python clean
+.PHONY: run test chaos test-cluster test-kafka kafka bench lint schemas lock redis-server python clean
 
 # Re-install only when the lock file changes (idempotent bootstrap). Every package, direct
 # and transitive, comes from requirements.lock at its pinned version and hash.
@@ -46,6 +46,15 @@ chaos: $(STAMP) redis-server
 # The end-to-end suite again, on a 3-master Redis Cluster started from redis-server binaries.
 test-cluster: $(STAMP) redis-server
 	TICKETFLOW_TEST_REDIS=cluster $(BIN)/python -m pytest -q -m "e2e and not chaos"
+
+# Apache Kafka's jars (the version pinned in deploy/kafka/pom.xml) fetched with Maven into
+# .cache/kafka/<version>/libs, once; needs Java 17+ and Maven. Idempotent.
+kafka:
+	@.ci/ensure-kafka
+
+# The end-to-end suite, the chaos run included, on Apache Kafka (KRaft) instead of tansu.
+test-kafka: $(STAMP) redis-server kafka
+	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rP -m "e2e"
 
 bench: $(STAMP) redis-server
 	$(BIN)/ticketflow bench
