@@ -255,13 +255,16 @@ class RouterHandler:
                             segments=tuple(_strings.decode(ticket.get("segments", "[]"))),
                             subject=ticket.get("subject", ""), body=ticket.get("body", ""))
         decision = route(account, "tags_changed", facts)
+        mark = self.store.mark(account.account_id, "set_tags", cmd.command_id)
+        # Already in the rule's team: nothing to change, unless this is a redelivery of the
+        # command that moved it there (its mark is set), which must publish that move again.
         if decision is None or (decision.team_id == ticket.get("team_id")
-                                and decision.agent_id is None):
+                                and decision.agent_id is None
+                                and not await self.store.applied(mark)):
             return []
         now = await self.clock.now()
         rotate = (decision.agent_id is None and account.round_robin
                   and is_open(account.business_hours, now))
-        mark = self.store.mark(account.account_id, "set_tags", cmd.command_id)
         change = await self.store.assign(
             account, cmd.ticket_id, mark=mark, mode="route", actor=cmd.actor_id,
             method="rule", team_id=decision.team_id, agent_id=decision.agent_id,

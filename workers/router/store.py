@@ -167,6 +167,10 @@ class RouterStore:
             args=[agent_id, status, repr(seen_at.timestamp())])
         return raw != "stale"
 
+    async def applied(self, mark: str) -> bool:
+        """Whether the step this mark names was applied (a redelivery replays it)."""
+        return bool(await self.client.exists(mark))
+
     async def set_tags(self, account_id: str, ticket_id: str, tags: list[str]) -> None:
         await self.client.hset(ticket_key(self.settings, account_id, ticket_id), "tags",
                                msgspec.json.encode(tags).decode())
