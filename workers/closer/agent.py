@@ -20,8 +20,6 @@ from workers.closer.watched_accounts import WatchedAccounts
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.failures import is_transient
 from workers.kafka import make_producer
-from workers.lifetime import run_replica
-from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.store import connect, connect_pubsub
 from workers.wakeups import Wakeups
@@ -147,8 +145,3 @@ async def run(settings: Settings) -> None:
         await registry.stop()
         await client.aclose()
         await listener.aclose()
-
-
-def main() -> None:
-    configure_logging()
-    run_replica(run(Settings.from_env()))

@@ -12,8 +12,6 @@ from workers.deadletter import dead_letter
 from workers.ingest.events import ticket_events, typing_event
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
-from workers.lifetime import run_replica
-from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.store import connect
 
@@ -68,8 +66,3 @@ async def run(settings: Settings) -> None:
         await loop.run()
     finally:
         await client.aclose()
-
-
-def main() -> None:
-    configure_logging()
-    run_replica(run(Settings.from_env()))

@@ -31,8 +31,6 @@ from workers.clock import Clock, ControlledClock, make_clock
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.deadletter import dead_letter
 from workers.ids import event_id
-from workers.lifetime import run_replica
-from workers.logs import configure_logging
 from workers.metrics import ASSIGNMENTS
 from workers.router.decide import (
     notifications_for_change,
@@ -350,8 +348,3 @@ async def run(settings: Settings) -> None:
     finally:
         await client.aclose()
         await listener.aclose()
-
-
-def main() -> None:
-    configure_logging()
-    run_replica(run(Settings.from_env()))
