@@ -4,7 +4,10 @@ custom text, and one `handoff.results` record per request (H1-H8).
 Exactly-one external ticket per handoff id rests on three guards, outermost first:
   1. the Redis outcome mark: once an outcome is recorded, a redelivery re-publishes it and
      calls nothing;
-  2. a per-handoff lease, so two replicas (a rebalance, a zombie) never call at once;
+  2. one attempt at a time per handoff: inside a replica, a handoff already running (the
+     loop runs a batch again after a failure elsewhere in it, while the first run's calls
+     are still in flight) is joined, not started twice; across replicas (a rebalance, a
+     zombie), a per-handoff lease in Redis;
   3. the helpdesk's own dedup: Zendesk's Idempotency-Key, and for both helpdesks a lookup
      by `external_id` before creating whenever an earlier create may have reached them
      (always, for Gorgias). A create call is noted in Redis before it leaves, so a replica
@@ -26,16 +29,17 @@ import aiohttp
 import msgspec
 
 from schemas.codec import encode
-from schemas.config import AccountDocument
+from schemas.config import SECRET_PREFIX, AccountDocument
 from schemas.handoff import HandoffRequest, HandoffResult
 from workers.accounts import AccountRegistry
 from workers.clock import Clock, make_clock
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
 from workers.deadletter import dead_letter
+from workers.failures import is_transient
 from workers.handoff import metrics, notices
 from workers.handoff.decide import Decision, decide, handoff_result, helpdesk_ticket
 from workers.handoff.gorgias import Gorgias
-from workers.handoff.helpdesk import Helpdesk
+from workers.handoff.helpdesk import Helpdesk, account_secret
 from workers.handoff.internal import inbound_message_id, inbound_record, team_available
 from workers.handoff.message import custom_message
 from workers.handoff.retry import PermanentHelpdeskError, RetryPolicy, with_retries
@@ -81,8 +85,12 @@ class HandoffHandler:
         self._budget_s = retry_budget_s(settings)
         self._lease_ms = max(100, int(settings.handoff_lease_s * 1000))
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._running: dict[tuple[str, str], asyncio.Task[list[Outgoing]]] = {}
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
+        # A request for an account whose document was published just before it waits
+        # (bounded) for that document instead of being dead-lettered as unknown.
+        await self._registry.known_accounts({i.value.account_id for i in batch})
         deadline = time.monotonic() + self._budget_s
         # Requests of one conversation stay in order (an `email_required` then the retry
         # with the email); different conversations do not wait for each other.
@@ -102,6 +110,27 @@ class HandoffHandler:
         return [o for group in outputs for o in group]
 
     async def _handle_one(self, item: Decoded, deadline: float) -> list[Outgoing]:
+        """Handle one request, or join its handoff's run already in progress here.
+
+        `gather` in `handle` does not cancel the other conversations when one fails, and
+        cancelling them would not recall a call already sent. So when the loop runs the
+        batch again, a handoff of the first run may still be inside its lookup-then-create;
+        the lease cannot tell (same replica, same owner). Joining that run keeps it the
+        only one, and its outcome is what the second run publishes."""
+        request: HandoffRequest = item.value
+        key = (request.account_id, request.handoff_id)
+        running = self._running.get(key)
+        if running is not None:
+            log.info("handoff %s of %s: already in progress in this replica; joining it",
+                     request.handoff_id, request.account_id)
+            return await asyncio.shield(running)
+        task = asyncio.create_task(self._handle_alone(item, deadline),
+                                   name=f"handoff-{request.handoff_id}")
+        self._running[key] = task
+        task.add_done_callback(lambda _: self._running.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _handle_alone(self, item: Decoded, deadline: float) -> list[Outgoing]:
         request: HandoffRequest = item.value
         account = self._registry.get(request.account_id)
         if account is None:
@@ -216,15 +245,25 @@ class HandoffHandler:
     def _helpdesk(self, account: AccountDocument) -> Helpdesk:
         config = account.handoff
         timeout = self._settings.handoff_http_timeout_s
+        secrets = account_secret(account.account_id, config, self._env)  # its one variable
         if config.method == "zendesk":
-            return Zendesk(config, self._env, self._session, timeout)
-        return Gorgias(config, self._env, self._session, timeout)
+            return Zendesk(config, secrets, self._session, timeout)
+        return Gorgias(config, secrets, self._session, timeout)
 
     async def _keep_lease(self, request: HandoffRequest) -> None:
         while True:
             await asyncio.sleep(self._lease_ms / 3000)
-            if not await self._store.renew(request.account_id, request.handoff_id,
-                                           self._owner, self._lease_ms):
+            try:
+                renewed = await self._store.renew(request.account_id, request.handoff_id,
+                                                  self._owner, self._lease_ms)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # Redis away for a moment: try again at the next beat, the lease may live.
+                log.warning("handoff %s of %s: lease not renewed: %s", request.handoff_id,
+                            request.account_id, exc)
+                continue
+            if not renewed:
                 log.warning("handoff %s of %s: lease lost while working",
                             request.handoff_id, request.account_id)
                 return
@@ -253,7 +292,9 @@ class HandoffHandler:
 
 
 async def run(settings: Settings, env: Mapping[str, str]) -> None:
-    """Run one handoff replica until SIGTERM; `env` holds the helpdesk secrets by name."""
+    """Run one handoff replica until SIGTERM; `env` holds the helpdesk secrets by name
+    (only `TICKETFLOW_SECRET_*` variables are kept)."""
+    env = {name: value for name, value in env.items() if name.startswith(SECRET_PREFIX)}
     client: Any = connect(settings)
     registry = AccountRegistry(settings)
     async with aiohttp.ClientSession() as session:

@@ -4,8 +4,8 @@
 -- recorded nobody works on it again. The lease expires on its own when its owner dies
 -- (SIGKILL), so a redelivery to another replica can take over after at most one lease.
 --
--- KEYS[1]  the handoff's mark hash  `tf:{acme}:handoff:<handoff_id>`
--- KEYS[2]  the handoff's lease key  `tf:{acme}:handoff:<handoff_id>:lease`
+-- KEYS[1]  the handoff's state hash  `tf:{acme}:handoff:state:<handoff_id>`
+-- KEYS[2]  the handoff's lease key   `tf:{acme}:handoff:lease:<handoff_id>`
 -- ARGV[1]  owner token of this replica
 -- ARGV[2]  lease lifetime, milliseconds
 -- Returns: {'done', <stored result>}   an outcome exists: re-publish it, call nothing

@@ -6,8 +6,8 @@
 -- resolved < message < failed < routed (a conversation first reported resolved and then
 -- handed off moves from `resolved` to `routed`).
 --
--- KEYS[1]  the handoff's mark hash
--- KEYS[2]  the handoff's lease key
+-- KEYS[1]  the handoff's state hash  `tf:{acme}:handoff:state:<handoff_id>`
+-- KEYS[2]  the handoff's lease key   `tf:{acme}:handoff:lease:<handoff_id>`
 -- KEYS[3]  the account's outcome counts hash  (field `<status>:<target>`)
 -- KEYS[4]  the conversation's end class key
 -- KEYS[5]  the account's conversation ends hash (fields resolved, message, failed, routed)

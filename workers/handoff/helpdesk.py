@@ -2,7 +2,10 @@
 secrets looked up by environment variable name, and HTTP status -> retry class (H6, H7).
 
 Secrets never leave this module except inside an `Authorization` header: error reasons
-name the variable, never its value, and nothing here logs a header.
+name the variable, never its value, and nothing here logs a header. An adapter is handed
+only the one variable its account may read (`account_secret`), never the environment.
+A helpdesk's error answer is published (in `handoff.results.error` and the dead letter)
+only as its status and a short, printable excerpt (`error_summary`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Protocol
 import aiohttp
 import msgspec
 
+from schemas.config import HandoffSettings, secret_prefix
 from workers.handoff.retry import (
     PermanentHelpdeskError,
     TransientHelpdeskError,
@@ -56,6 +60,26 @@ class Helpdesk(Protocol):
         ...
 
 
+def secret_variable(config: HandoffSettings) -> str | None:
+    """The environment variable the account's adapter authenticates with."""
+    if config.method == "zendesk":
+        return config.oauth_token_env or config.token_env
+    if config.method == "gorgias":
+        return config.api_key_env
+    return None
+
+
+def account_secret(account_id: str, config: HandoffSettings,
+                   env: Mapping[str, str]) -> dict[str, str]:
+    """What an adapter of this account is handed: its one variable, if it is set and
+    under the account's prefix (the document was refused otherwise; checked again here
+    because this is where a secret would leave)."""
+    name = secret_variable(config)
+    if name is None or not name.startswith(secret_prefix(account_id)) or name not in env:
+        return {}
+    return {name: env[name]}
+
+
 def secret(env: Mapping[str, str], name: str | None, what: str) -> str:
     """The value of the environment variable `name`; the error names only the variable."""
     if not name:
@@ -91,10 +115,22 @@ async def call_json(session: aiohttp.ClientSession, method: str, url: str, *,
             return msgspec.json.decode(body) if body else None
         except msgspec.DecodeError:
             raise PermanentHelpdeskError(f"{what}: HTTP {status} with a non-JSON body") from None
-    detail = body[:300].decode("utf-8", "replace")
     if status == 429:
         raise TransientHelpdeskError(f"{what}: HTTP 429 rate limited", retry_after,
                                      ambiguous=False)
     if status >= 500:
-        raise TransientHelpdeskError(f"{what}: HTTP {status} {detail}", retry_after)
-    raise PermanentHelpdeskError(f"{what}: HTTP {status} {detail}")
+        raise TransientHelpdeskError(f"{what}: {error_summary(status, body)}", retry_after)
+    raise PermanentHelpdeskError(f"{what}: {error_summary(status, body)}")
+
+
+ERROR_EXCERPT_CHARS = 100
+
+
+def error_summary(status: int, body: bytes) -> str:
+    """`HTTP 422: <excerpt>`: the status and the first 100 printable characters of the
+    answer, whitespace collapsed. Enough to tell a refused payload from bad credentials;
+    the answer itself is not ours to publish."""
+    text = body[:4 * ERROR_EXCERPT_CHARS].decode("utf-8", "replace")
+    excerpt = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    excerpt = excerpt[:ERROR_EXCERPT_CHARS]
+    return f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"

@@ -1,6 +1,6 @@
 -- Extend a handoff lease, only if this replica still holds it.
 --
--- KEYS[1]  the handoff's lease key
+-- KEYS[1]  the handoff's lease key  `tf:{acme}:handoff:lease:<handoff_id>`
 -- ARGV[1]  owner token
 -- ARGV[2]  new lifetime, milliseconds
 -- Returns: 1 if extended, 0 if the lease was lost (expired or taken over)

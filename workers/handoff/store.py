@@ -1,5 +1,10 @@
 """Handoff state in Redis: one outcome per handoff id, a lease while a replica works on
-it, and the per-account counters of H8. The decisions are in the Lua scripts beside it."""
+it, and the per-account counters of H8. The decisions are in the Lua scripts beside it.
+
+Keys, all under the account's hash tag: `handoff:state:<id>` (hash: result, posts),
+`handoff:lease:<id>` (string: owner), `handoff-outcomes`, `conversation-end:<conversation>`
+and `conversation-ends`.
+"""
 
 from __future__ import annotations
 
@@ -49,12 +54,18 @@ class HandoffStore:
         self._finish = load_script(client, _here("finish.lua"))
 
     def _mark(self, account_id: str, handoff_id: str) -> str:
-        return f"{account_base(self._settings, account_id)}:handoff:{handoff_id}"
+        return f"{account_base(self._settings, account_id)}:handoff:state:{handoff_id}"
+
+    def _lease(self, account_id: str, handoff_id: str) -> str:
+        # A family of its own: with `<mark>:lease`, the handoff id `x:lease` would name
+        # the lease of `x` (WRONGTYPE for both). Ids are free text; families are not.
+        return f"{account_base(self._settings, account_id)}:handoff:lease:{handoff_id}"
 
     async def claim(self, account_id: str, handoff_id: str, owner: str,
                     lease_ms: int) -> Claim:
         mark = self._mark(account_id, handoff_id)
-        state, value = await self._claim(keys=[mark, mark + ":lease"], args=[owner, lease_ms])
+        state, value = await self._claim(keys=[mark, self._lease(account_id, handoff_id)],
+                                         args=[owner, lease_ms])
         if state == "done":
             return Claim("done", stored=value)
         if state == "busy":
@@ -62,7 +73,7 @@ class HandoffStore:
         return Claim("claimed", posts=int(value))
 
     async def renew(self, account_id: str, handoff_id: str, owner: str, lease_ms: int) -> bool:
-        lease = self._mark(account_id, handoff_id) + ":lease"
+        lease = self._lease(account_id, handoff_id)
         return bool(await self._renew(keys=[lease], args=[owner, lease_ms]))
 
     async def note_post(self, account_id: str, handoff_id: str) -> None:
@@ -78,7 +89,7 @@ class HandoffStore:
         base = account_base(self._settings, account_id)
         mark = self._mark(account_id, handoff_id)
         raw = await self._finish(
-            keys=[mark, mark + ":lease", f"{base}:handoff-outcomes",
+            keys=[mark, self._lease(account_id, handoff_id), f"{base}:handoff-outcomes",
                   f"{base}:conversation-end:{conversation_id}", f"{base}:conversation-ends"],
             args=[owner, stored, MARK_TTL_SECONDS, counts_field, end])
         fresh, value, *flat = raw

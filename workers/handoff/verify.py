@@ -15,7 +15,7 @@ import aiohttp
 from schemas.config import AccountDocument
 from workers.accounts import AccountRegistry
 from workers.handoff.gorgias import Gorgias
-from workers.handoff.helpdesk import Helpdesk
+from workers.handoff.helpdesk import Helpdesk, account_secret, secret_variable
 from workers.handoff.retry import HelpdeskError
 from workers.handoff.store import HandoffStore
 from workers.handoff.zendesk import Zendesk
@@ -39,11 +39,11 @@ async def verify_credentials(account: AccountDocument, env: Mapping[str, str],
     config = account.handoff
     if config.method in ("internal", "message"):
         return True, f"method {config.method}: no helpdesk credentials to check"
-    secret_name = (config.oauth_token_env or config.token_env if config.method == "zendesk"
-                   else config.api_key_env)
+    secret_name = secret_variable(config)
+    secrets = account_secret(account.account_id, config, env)
     async with aiohttp.ClientSession() as session:
         helpdesk: Helpdesk = (Zendesk if config.method == "zendesk" else Gorgias)(
-            config, env, session, timeout_s)
+            config, secrets, session, timeout_s)
         try:
             who = await helpdesk.whoami()
         except HelpdeskError as exc:
