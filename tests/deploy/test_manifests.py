@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import kubernetes_validate
+import msgspec
 import pytest
 import yaml
 
+from schemas.config import SECRET_PREFIX, AccountDocument
 from workers.settings import VARIABLES, Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -107,6 +109,29 @@ def test_compose_runs_kraft_kafka_redis_and_every_worker() -> None:
     for kind in KINDS:
         service = services[kind]
         assert service["command"] == ["worker", kind]
-        assert set(service["environment"]) - {"ACME_ZENDESK_TOKEN"} <= VARIABLES
+        secrets = {v for v in service["environment"] if v.startswith(SECRET_PREFIX)}
+        assert set(service["environment"]) - secrets <= VARIABLES
+        assert not secrets or kind == "handoff"
+        assert all(names_a_secret_of_acme(name) for name in secrets)
         Settings.from_env({k: str(v) for k, v in service["environment"].items()})
     assert services["topics"]["command"] == ["topics", "ensure"]
+
+
+def names_a_secret_of_acme(name: str) -> bool:
+    """Whether the sample account's document may name this variable (schemas/config.py)."""
+    handoff = {"method": "zendesk", "subdomain": "acme", "email": "a@b.c", "token_env": name}
+    try:
+        msgspec.convert({"account_id": "acme", "version": 1, "handoff": handoff},
+                        AccountDocument)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def test_helpdesk_secrets_are_named_for_their_account() -> None:
+    """The Secret the handoff worker reads holds only variables an account may name, so the
+    sample's names follow the rule the workers enforce."""
+    [secret] = [d for d in k8s() if d["kind"] == "Secret"]
+    assert secret["stringData"]
+    assert all(names_a_secret_of_acme(name) for name in secret["stringData"])
+    assert not names_a_secret_of_acme("ACME_ZENDESK_TOKEN")  # the check can fail

@@ -27,6 +27,12 @@ def test_sample_document_is_valid_and_keeps_clock_times_as_text() -> None:
     assert doc.agent("ag-9") is not None and not doc.agent("ag-9").may_assign
 
 
+def test_the_samples_helpdesk_example_is_valid() -> None:
+    example = next(line for line in SAMPLE.splitlines() if line.startswith("#handoff:"))
+    doc = load_account_yaml(SAMPLE.replace("handoff: {method: internal}", example[1:]))
+    assert doc.handoff.token_env == "TICKETFLOW_SECRET_ACME_ZENDESK"
+
+
 def test_defaults() -> None:
     doc = msgspec.convert({"account_id": "solo", "version": 0}, AccountDocument)
     assert (doc.auto_close.enabled, doc.auto_close.days) == (False, 2)
