@@ -55,3 +55,13 @@ def test_the_deployments_allow_list_admits_its_hosts(tmp_path: Path) -> None:
         "TICKETFLOW_HELPDESK_ALLOWED_HOSTS": "127.0.0.1, helpdesk.internal:8080"})
     assert allowed.exit_code == 0, allowed.output
     assert "acme version 1: valid" in allowed.output
+
+
+def test_a_malformed_allow_list_stops_the_process_naming_the_variable() -> None:
+    from workers.settings import Settings
+
+    assert Settings.from_env({"TICKETFLOW_HELPDESK_ALLOWED_HOSTS": " A.example ,b:8080,"}
+                             ).helpdesk_allowed_hosts == ("a.example", "b:8080")
+    for bad in ("https://a.example", "a.example:0", "a.example:99999", "a b"):
+        with pytest.raises(SystemExit, match="TICKETFLOW_HELPDESK_ALLOWED_HOSTS"):
+            Settings.from_env({"TICKETFLOW_HELPDESK_ALLOWED_HOSTS": bad})
