@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,7 +17,7 @@ import redis
 from schemas.config import AccountDocument, load_account_yaml
 from tests.pipeline import Pipeline, sync_redis
 from workers.config_publish import publish_accounts
-from workers.embedded import EmbeddedStack
+from workers.embedded import BROKER_KINDS, EmbeddedStack, KafkaBroker
 from workers.processes import WorkerProcess
 from workers.settings import Settings
 from workers.topics import ensure_topics
@@ -25,15 +26,50 @@ ROOT = Path(__file__).resolve().parent.parent
 _ids = itertools.count(1)
 
 
+def test_broker() -> str:
+    """The broker the suite runs on: TICKETFLOW_TEST_BROKER=tansu (default) or kafka."""
+    kind = os.environ.get("TICKETFLOW_TEST_BROKER", "tansu")
+    if kind not in BROKER_KINDS:
+        raise pytest.UsageError(f"TICKETFLOW_TEST_BROKER={kind!r}: one of {BROKER_KINDS}")
+    return kind
+
+
+test_broker.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
+
+_KAFKA_LOGS = pytest.StashKey[list[str]]()
+
+
 @pytest.fixture(scope="session")
-def _stack() -> Iterator[EmbeddedStack]:
+def _stack(request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
     # TICKETFLOW_TEST_REDIS=cluster runs the whole suite on a 3-master Redis Cluster.
-    stack = EmbeddedStack(redis_cluster=os.environ.get("TICKETFLOW_TEST_REDIS") == "cluster")
+    stack = EmbeddedStack(redis_cluster=os.environ.get("TICKETFLOW_TEST_REDIS") == "cluster",
+                          broker=test_broker())
     stack.start()
+    request.config.stash[_KAFKA_LOGS] = [str(p) for p in getattr(stack.broker, "log_paths", [])]
     try:
         yield stack
     finally:
+        if request.session.testsfailed and isinstance(stack.broker, KafkaBroker):
+            kept = stack.broker.keep_logs()
+            request.config.stash[_KAFKA_LOGS] = [str(kept)]
         stack.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test on Kafka names the broker's server log, to be looked into."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    logs = item.config.stash.get(_KAFKA_LOGS, [])
+    if report.failed and logs:
+        report.sections.append(("kafka broker log", "\n".join(logs) + "\n(copied out of the "
+                                "temporary dir at the end of a failed run: see the summary)"))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    logs = config.stash.get(_KAFKA_LOGS, [])
+    if exitstatus != 0 and logs:
+        terminalreporter.write_line(f"kafka broker logs kept in {', '.join(logs)}")
 
 
 @pytest.fixture

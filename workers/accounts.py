@@ -134,6 +134,8 @@ class AccountRegistry:
                 return False  # not reading (the replica is stopping)
             try:
                 remaining = deadline - time.monotonic()
+                # ListOffsets(latest): the tansu of this project answers it correctly
+                # (checked against the high watermark of a fetch), as Kafka does.
                 target = await asyncio.wait_for(self._reader.end_offsets(self._tps),
                                                 max(0.0, remaining))
                 break
@@ -197,7 +199,10 @@ class AccountRegistry:
             partitions = reader.partitions_for_topic(topic)
             while not partitions:
                 await asyncio.sleep(0.2)
-                await reader.topics()
+                # Refresh the reader's own metadata of every topic: its start-up request
+                # names no topic, which Apache Kafka answers with none (tansu with all),
+                # and `topics()` fills a copy that partitions_for_topic does not read.
+                await reader._client.force_metadata_update()
                 partitions = reader.partitions_for_topic(topic)
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             reader.assign(tps)

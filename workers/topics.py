@@ -29,6 +29,21 @@ PARTITIONS = partition_counts()
 COMPACTED = frozenset({"accounts.config"})
 
 
+def replication_factor(brokers: int) -> int:
+    """Copies of each partition: one per broker, at most 3 (with the brokers'
+    min.insync.replicas of 2 and acks=all, one broker may be lost without losing a write)."""
+    return max(1, min(3, brokers))
+
+
+def topic_configs(name: str, replication: int) -> dict[str, str]:
+    """Configs a topic is created with: accounts.config keeps the newest record of each
+    key (compaction); with 3 copies, a write acked by all needs 2 of them in sync."""
+    configs = {"cleanup.policy": "compact"} if name in COMPACTED else {}
+    if replication >= 3:
+        configs["min.insync.replicas"] = "2"
+    return configs
+
+
 def ensure_topics(settings: Settings, partitions: dict[str, int] | None = None,
                   timeout_s: float = 30.0) -> None:
     """Create every ticketflow topic that does not exist yet (idempotent)."""
@@ -45,11 +60,10 @@ def ensure_topics(settings: Settings, partitions: dict[str, int] | None = None,
             time.sleep(0.2)
     try:
         existing = set(admin.list_topics())
+        replication = replication_factor(len(admin.describe_cluster()["brokers"]))
         new = [
-            NewTopic(
-                settings.topic(name), count, 1,
-                topic_configs={"cleanup.policy": "compact"} if name in COMPACTED else {},
-            )
+            NewTopic(settings.topic(name), count, replication,
+                     topic_configs=topic_configs(name, replication))
             for name, count in wanted.items()
             if settings.topic(name) not in existing
         ]
