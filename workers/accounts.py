@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
@@ -30,8 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RejectedConfig = Callable[["Received", str, int], Awaitable[None]]
-"""Called with (record, reason, record timestamp in ms) for each refused document."""
+RejectedConfig = Callable[["Received", str], Awaitable[None]]
+"""Called with (record, reason) for each refused document."""
 
 ACCOUNT_WAIT_MAX_S = 30.0
 
@@ -92,10 +91,9 @@ class AccountRegistry:
         comes from the topic, partition and offset, and `at` is the record's own time."""
         from workers.deadletter import dead_letter
 
-        async def refused(record: Received, reason: str, timestamp_ms: int) -> None:
-            at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        async def refused(record: Received, reason: str) -> None:
             account = None if record.key is None else record.key.decode("utf-8", "replace")
-            await publish([dead_letter(record, reason, worker, account, at=at)])
+            await publish([dead_letter(record, reason, worker, account)])
 
         self._on_rejected = refused
 
@@ -238,8 +236,8 @@ class AccountRegistry:
             from workers.consumer import Received
 
             received = Received("accounts.config", tp.partition, record.offset, record.key,
-                                record.value)
-            await self._on_rejected(received, reason, record.timestamp)
+                                record.value, record.timestamp)
+            await self._on_rejected(received, reason)
 
     @staticmethod
     async def _at_end(reader: object, tps: list[TopicPartition]) -> bool:
