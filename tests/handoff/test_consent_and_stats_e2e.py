@@ -58,6 +58,15 @@ def test_consent_and_email_rules(pipeline: Pipeline, acme: AccountDocument,
     [ticket] = zendesk.tickets
     assert ticket.payload["ticket"]["requester"]["email"] == "guest@example.com"
 
+    # The declined request redelivered: the same result again, not one with a new time.
+    send(pipeline, no_consent)
+    tail = pipeline.tail("handoff.results")
+    tail.wait_for(lambda rs: sum(r.handoff_id == no_consent.handoff_id for r in rs) >= 2,
+                  what="the declined result published again")
+    copies = {raw.value for raw, r in zip(tail.raw, tail.records, strict=True)
+              if r.handoff_id == no_consent.handoff_id}
+    assert len(copies) == 1
+
 
 def test_message_method_sends_the_custom_text_and_makes_no_ticket(
         pipeline: Pipeline, acme: AccountDocument, spawn: Spawn) -> None:

@@ -139,14 +139,15 @@ class HandoffHandler:
         decision = decide(request, account)
         if decision.verdict in ("declined", "email_required"):
             # Not an end of the conversation: the AI agent carries on (and may ask again),
-            # so nothing is recorded and a later request for it proceeds (H3).
+            # so nothing is recorded and a later request for it proceeds (H3). Dated by the
+            # request, so a redelivery publishes the same result (one id, one content).
             notice = (notices.DECLINED if decision.verdict == "declined"
                       else notices.ASK_EMAIL)
             status = decision.verdict
             metrics.OUTCOMES.labels(request.account_id, decision.target, status).inc()
             log.info("handoff %s of %s: %s", request.handoff_id, request.account_id, status)
             return [self._out(handoff_result(request, status, decision.target,
-                                             await self._clock.now(), notice=notice))]
+                                             request.requested_at, notice=notice))]
 
         claim = await self._store.claim(request.account_id, request.handoff_id, self._owner,
                                         self._lease_ms)
