@@ -46,8 +46,6 @@ from workers.handoff.retry import PermanentHelpdeskError, RetryPolicy, with_retr
 from workers.handoff.store import EndClass, HandoffStore
 from workers.handoff.zendesk import Zendesk
 from workers.kafka import group_timeouts
-from workers.lifetime import run_replica
-from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.store import connect
 
@@ -308,8 +306,3 @@ async def run(settings: Settings, env: Mapping[str, str]) -> None:
             await loop.run()
         finally:
             await client.aclose()
-
-
-def main() -> None:
-    configure_logging()
-    run_replica(run(Settings.from_env(), dict(os.environ)))
