@@ -10,6 +10,7 @@ from typing import Any
 import click
 import msgspec
 
+from schemas.codec import field_reason
 from schemas.config import AccountDocument, check_helpdesk_host, load_account_yaml
 from workers.logs import configure_logging
 from workers.settings import Settings
@@ -32,8 +33,8 @@ def _load_documents(files: tuple[Path, ...]) -> list[AccountDocument]:
     for path in files:
         try:
             document = load_account_yaml(path.read_text())
-        except msgspec.ValidationError as exc:
-            click.echo(f"{path}: refused: {exc}", err=True)
+        except msgspec.ValidationError as exc:  # in the words every refusal uses
+            click.echo(f"{path}: refused: {field_reason(str(exc))}", err=True)
             sys.exit(2)
         except Exception as exc:  # YAML syntax and the like
             click.echo(f"{path}: refused: {exc}", err=True)
