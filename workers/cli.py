@@ -157,6 +157,26 @@ def run(rate: float, count: int) -> None:
 
 
 @main.command()
+@click.option("--broker", type=click.Choice(["tansu", "kafka"]), default="tansu",
+              show_default=True, help="tansu, or Apache Kafka in KRaft mode (make kafka).")
+@click.option("--brokers", default=1, show_default=True, type=click.IntRange(1, 9),
+              help="Kafka nodes (3: replication factor 3, min.insync.replicas 2).")
+def stack(broker: str, brokers: int) -> None:
+    """Run a broker and a redis-server on loopback until Ctrl-C or SIGTERM; prints the
+    TICKETFLOW_KAFKA and TICKETFLOW_REDIS lines to point workers at them."""
+    from workers.embedded import serve_stack
+
+    if broker == "tansu" and brokers != 1:
+        raise click.BadParameter("tansu runs a single broker; use --broker kafka",
+                                 param_hint="--brokers")
+    try:
+        serve_stack(broker, brokers, click.echo)
+    except RuntimeError as exc:  # a service could not start: say why, no traceback
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--count", default=1000, show_default=True)
 @click.option("--rate", default=None, type=float, help="Messages per second (default: flat out).")
 @click.option("--account", default="acme", show_default=True)

@@ -19,7 +19,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Literal
 
 from workers.lifetime import die_with_parent
@@ -516,3 +518,43 @@ class EmbeddedStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM reached `serve_stack`."""
+
+
+def serve_stack(broker: str, brokers: int, out: Callable[[str], None]) -> None:
+    """`ticketflow stack`: start the broker(s) and a redis-server on free loopback ports,
+    create ticketflow's topics, hand `out` the two lines that point workers at them, and
+    keep them up until SIGINT or SIGTERM, then stop all of it. Always its own services:
+    TICKETFLOW_KAFKA / TICKETFLOW_REDIS in the environment are not looked at."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started: list[Broker | RedisServer] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="ticketflow-stack-") as tmp:
+            try:
+                kafka = make_broker(broker, Path(tmp), brokers)
+                started.append(kafka)
+                kafka.start()
+                redis_server = RedisServer(Path(tmp) / "redis")
+                started.append(redis_server)
+                redis_server.start()
+                ensure_topics(Settings(kafka_bootstrap=kafka.bootstrap, redis_url=redis_server.url))
+                out(f"TICKETFLOW_KAFKA=kafka://{kafka.bootstrap}")
+                out(f"TICKETFLOW_REDIS={redis_server.url}")
+                while True:
+                    time.sleep(3600)  # until a signal raises _Stopped
+            except _Stopped:
+                pass
+            finally:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits too
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                for part in reversed(started):
+                    part.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -73,6 +73,23 @@ def ensure_topics(settings: Settings, partitions: dict[str, int] | None = None,
             except TopicAlreadyExistsError:
                 pass  # another process created it between list and create
         if new:
+            _wait_for_leaders(admin, [t.name for t in new], deadline)
             log.info("created %d topics with prefix %r", len(new), settings.topic_prefix)
     finally:
         admin.close()
+
+
+def _wait_for_leaders(admin: KafkaAdminClient, names: list[str], deadline: float) -> None:
+    """Until the broker's metadata shows every partition of these topics with a leader:
+    Apache Kafka acks a creation once its controller has it, and a client asking right then
+    may be told the topic does not exist yet."""
+    while True:
+        described = admin.describe_topics(names)
+        pending = sorted(t["name"] for t in described if t["error_code"] != 0
+                         or not t["partitions"]
+                         or any(p["leader_id"] < 0 for p in t["partitions"]))
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics created but without leaders: {', '.join(pending)}")
+        time.sleep(0.02)
