@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import errors as kafka_errors
+from aiokafka.client import AIOKafkaClient
+from aiokafka.protocol.transaction import InitProducerIdRequest
+from aiokafka.util import INTEGER_MAX_VALUE
 
 from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def group_timeouts(settings: Settings) -> dict[str, int]:
@@ -18,18 +29,55 @@ def group_timeouts(settings: Settings) -> dict[str, int]:
             "max_poll_interval_ms": 300000, "rebalance_timeout_ms": 60000}
 
 
+async def grants_producer_ids(bootstrap: str, timeout_s: float = 30.0) -> bool:
+    """Whether the broker gives an idempotent producer its producer id: the very request
+    (InitProducerId, at the version aiokafka sends) that an idempotent AIOKafkaProducer
+    starts with. Apache Kafka grants it; tansu advertises the API but answers this
+    version with an unknown error. Retriable errors (a broker still starting) are retried
+    until the bound; the broker being unreachable raises, as starting a producer would."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="ticketflow-probe")
+    await client.bootstrap()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = await client.send(client.get_random_node(), InitProducerIdRequest(
+                transactional_id=None, transaction_timeout_ms=INTEGER_MAX_VALUE))
+            error = kafka_errors.for_code(response.error_code)
+            if error is kafka_errors.NoError:
+                return True
+            if not error.retriable or time.monotonic() > deadline:
+                log.info("broker %s gives no producer id (%s)", bootstrap, error.__name__)
+                return False
+            await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+
+
+@functools.cache
+def idempotence_supported(bootstrap: str) -> bool:
+    """`grants_producer_ids`, asked once per process and broker address. Runs in a thread
+    of its own, so it works from a running event loop too (one round trip, at start)."""
+    with ThreadPoolExecutor(1) as pool:
+        supported = pool.submit(asyncio.run, grants_producer_ids(bootstrap)).result()
+    log.info("idempotent producer %s on %s", "on" if supported else "off", bootstrap)
+    return supported
+
+
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
-    """A producer that waits for the broker's ack; idempotence off because tansu refuses it,
-    so every consumer of our events deduplicates by `event_id` instead."""
+    """A producer that waits for every in-sync replica's ack, idempotent where the broker
+    grants producer ids (detected once per process: Apache Kafka does, tansu does not), so
+    a retried batch is not written twice. Every consumer of our events still deduplicates
+    by `event_id`: a replica that crashes and redoes a batch is a new producer."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
-        "enable_idempotence": False,
         "linger_ms": 2,
         "max_batch_size": 262144,
         "client_id": f"{settings.group_prefix}-producer",
     }
     options.update(overrides)
+    if "enable_idempotence" not in options:
+        options["enable_idempotence"] = idempotence_supported(settings.kafka_bootstrap)
     return AIOKafkaProducer(**options)
 
 
