@@ -5,7 +5,9 @@ all of them without a restart. A document that fails validation is refused: the 
 keeps its previous version, every replica logs the refusal, and the replicas of one kind
 (the router, see `dead_letter_refusals`) publish it to `deadletter`. An older version
 never replaces a newer one. A replica whose reader dies stops: it would otherwise go on
-serving settings that no longer change.
+serving settings that no longer change. The router also publishes the applied document
+again over a refused one, so that compaction cannot leave the refused record alone for a
+replica started later (see `_restore_newest`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class AccountRegistry:
         self._tps: list[TopicPartition] = []
         self._read_to: dict[TopicPartition, int] = {}
         self._wait_s = account_wait_s(settings)
+        self._restore: Callable[[list[Outgoing]], Awaitable[None]] | None = None
+        self._overwritten: set[str] = set()
 
     def get(self, account_id: str) -> AccountDocument | None:
         """The newest valid document of an account, or None if it is unknown."""
@@ -96,6 +100,25 @@ class AccountRegistry:
             await publish([dead_letter(record, reason, worker, account)])
 
         self._on_rejected = refused
+        self._restore = publish  # the same kind repairs what compaction would lose
+
+    async def _restore_newest(self) -> None:
+        """Publish the applied document again over each account whose newest record was
+        refused. Compaction keeps only the last record of a key: without this, a replica
+        started after it would find the refused record alone (an older version applied,
+        a valid account gone) where every running replica holds the newer document. Only
+        the kind that dead-letters refusals does it, once read to the end, so a refusal
+        that a later record already superseded (at a restart) is not repaired twice; its
+        copies, one per replica, are the same document of the same version."""
+        from workers.consumer import Outgoing
+
+        accounts, self._overwritten = sorted(self._overwritten), set()
+        outgoing = [Outgoing("accounts.config", a, self._accounts[a])
+                    for a in accounts if a in self._accounts]
+        if outgoing and self._restore is not None:
+            await self._restore(outgoing)
+            log.info("accounts.config: applied documents of %s published again over the "
+                     "refused ones", ", ".join(o.key for o in outgoing))
 
     def apply(self, key: bytes | None, value: bytes | None) -> str | None:
         """Fold one record into the view; returns the reason when it is refused."""
@@ -216,6 +239,9 @@ class AccountRegistry:
                 if not self._caught_up.is_set() and await self._at_end(reader, tps):
                     log.info("accounts.config read to its end: %d accounts", len(self))
                     self._caught_up.set()
+                if (self._overwritten and self._caught_up.is_set()
+                        and await self._at_end(reader, tps)):
+                    await self._restore_newest()
                 async with self._fetched:
                     self._fetched.notify_all()
         finally:
@@ -229,9 +255,14 @@ class AccountRegistry:
         except Exception as exc:
             log.exception("accounts.config offset %d could not be applied", record.offset)
             reason = f"internal error: {exc!r}"
+        key = None if record.key is None else record.key.decode("utf-8", "replace")
         if reason is None:
+            if key is not None:
+                self._overwritten.discard(key)
             return
         log.warning("refused accounts.config offset %d: %s", record.offset, reason)
+        if self._restore is not None and key is not None and key in self._accounts:
+            self._overwritten.add(key)
         if self._on_rejected is not None:
             from workers.consumer import Received
 

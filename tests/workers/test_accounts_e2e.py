@@ -58,7 +58,9 @@ def test_refused_documents_are_dead_lettered_once_naming_the_field(
                         since=since)
     pipeline.tail("deadletter").drain()
     letters = config_letters(pipeline)
-    assert sorted(r.offset for r in letters) == [letter.offset, letter.offset + 1]
+    # One letter per refused record (the router publishes acme's applied document again
+    # between them, so the second refusal's offset is not the next one).
+    assert len(letters) == 2 and letters[0].offset == letter.offset < letters[1].offset
     assert "handoff.token_env: TICKETFLOW_SECRET_BETA_ZENDESK" in letters[1].reason
 
 
