@@ -256,6 +256,10 @@ def kafka_settings(node_id: int, port: int, controller_port: int, voters: str,
         "transaction.state.log.min.isr": str(min(2, replication)),
         "transaction.state.log.num.partitions": "4",
         "group.initial.rebalance.delay.ms": "0",
+        # Records up to 4 MiB, as the test producer sends and tansu takes: the suites send
+        # records over ingest's own 1 MiB limit to see them dead-lettered, not refused here.
+        "message.max.bytes": str(4 * 1024 * 1024),
+        "replica.fetch.max.bytes": str(4 * 1024 * 1024),
         "num.network.threads": "2",
         "num.io.threads": "4",
         "background.threads": "2",
