@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from schemas.config import SECRET_PREFIX, AccountDocument
+from workers.embedded import kafka_version
 from workers.settings import VARIABLES, Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -135,3 +136,11 @@ def test_helpdesk_secrets_are_named_for_their_account() -> None:
     assert secret["stringData"]
     assert all(names_a_secret_of_acme(name) for name in secret["stringData"])
     assert not names_a_secret_of_acme("ACME_ZENDESK_TOKEN")  # the check can fail
+
+
+def test_compose_runs_the_kafka_version_the_tests_pin() -> None:
+    """deploy/ names the one Apache Kafka version the suites run on (deploy/kafka/pom.xml)."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    image, _, tag = compose["services"]["kafka"]["image"].partition(":")
+    assert image == "apache/kafka"
+    assert tag == kafka_version()
