@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from workers.lifetime import die_with_parent
 from workers.settings import Settings
@@ -27,25 +28,45 @@ def command(kind: str) -> list[str]:
     return [sys.executable, "-m", "workers", "worker", kind]
 
 
+def console_script() -> str:
+    """The installed `ticketflow` console script beside this interpreter: what the image's
+    ENTRYPOINT runs, for a test that starts a replica exactly as a manifest does."""
+    script = Path(sys.executable).with_name("ticketflow")
+    if not script.exists():
+        raise RuntimeError(f"no console script {script}: install the package (make)")
+    return str(script)
+
+
 class WorkerProcess:
     """One replica of a worker kind, its stderr collected line by line."""
 
     def __init__(self, kind: str, settings: Settings, echo: Callable[[str], None] | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None,
+                 environment: Mapping[str, str] | None = None,
+                 argv: list[str] | None = None) -> None:
+        """`environment`: the replica's whole TICKETFLOW_* environment, as a manifest gives
+        it, in place of `settings.to_env()` and of any TICKETFLOW_* variable of this process;
+        `argv`: its command line, by default `command(kind)`."""
         self.kind = kind
         self.settings = settings
         self.echo = echo
         self.extra_env = extra_env or {}
+        self.environment = environment
+        self.argv = argv or command(kind)
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._changed = threading.Condition()
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, **self.settings.to_env(), **self.extra_env,
-               "PYTHONUNBUFFERED": "1"}
+        if self.environment is None:
+            env = {**os.environ, **self.settings.to_env()}
+        else:
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_")},
+                   **self.environment}
+        env.update({**self.extra_env, "PYTHONUNBUFFERED": "1"})
         self.lines = []
         self.proc = subprocess.Popen(
-            command(self.kind), env=env,
+            self.argv, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             preexec_fn=die_with_parent, start_new_session=True,
         )
