@@ -127,11 +127,13 @@ class ConsumerLoop:
         self._next_offsets: dict[TopicPartition, int] = {}
         self._drained = False
         self._in_batch = False
+        self._deadline: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit and exit."""
         if not self._stopping.is_set():
-            asyncio.get_running_loop().call_later(SHUTDOWN_GRACE_S, self._overdue)
+            self._deadline = asyncio.get_running_loop().call_later(SHUTDOWN_GRACE_S,
+                                                                   self._overdue)
         self._stopping.set()
 
     def _overdue(self) -> None:
@@ -202,6 +204,10 @@ class ConsumerLoop:
                 await http.cleanup()
             if self.registry is not None:
                 await self.registry.stop()
+            # Stopped in time: the deadline must not end a process that goes on (a test,
+            # or a replica that runs other loops) long after this one.
+            if self._deadline is not None:
+                self._deadline.cancel()
 
     async def _process(self, consumer: Any, batch: dict[TopicPartition, list[Any]]) -> None:
         t0 = time.perf_counter()

@@ -76,3 +76,7 @@ async def test_an_event_too_large_to_publish_dead_letters_its_record_only(
         await asyncio.wait_for(running, 30)
     first, second = pipeline.tail("deadletter").raw[:2]
     assert first.value == second.value
+    # Both loops stopped in time: their shutdown deadlines (which end the process with
+    # os._exit when a stop hangs) are cancelled, or they would end this test run.
+    assert loop._deadline is not None and loop._deadline.cancelled()
+    assert again._deadline is not None and again._deadline.cancelled()
