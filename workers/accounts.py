@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.codec import DecodeError, decode
 from schemas.config import AccountDocument, check_helpdesk_host
+from workers.failures import Backoff
 from workers.kafka import group_timeouts, make_reader
 from workers.settings import Settings
 
@@ -149,7 +150,7 @@ class AccountRegistry:
         account is applied before that record is looked at. Retries the offset request
         with backoff; False if the bound ran out first (the caller goes on without)."""
         deadline = time.monotonic() + timeout_s
-        delay = 0.05
+        backoff = Backoff()
         while True:
             if self._task is None or self._task.done():
                 return False  # not reading (the replica is stopping)
@@ -161,12 +162,11 @@ class AccountRegistry:
                                                 max(0.0, remaining))
                 break
             except (KafkaError, TimeoutError) as exc:
-                if time.monotonic() + delay >= deadline:
+                if time.monotonic() + backoff.delay >= deadline:
                     log.warning("accounts.config end offsets unknown after %.1fs: %r",
                                 timeout_s, exc)
                     return False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await backoff.pause()
         async with self._fetched:
             try:
                 await asyncio.wait_for(self._fetched.wait_for(lambda: self._reached(target)),

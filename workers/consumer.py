@@ -25,7 +25,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from schemas.codec import DecodeError, decode, encode
 from workers.accounts import AccountRegistry
 from workers.deadletter import dead_letter
-from workers.failures import is_transient
+from workers.failures import Backoff, is_transient
 from workers.http import Liveness, serve
 from workers.kafka import make_group_consumer, make_producer
 from workers.metrics import (
@@ -317,16 +317,16 @@ class ConsumerLoop:
         return published
 
     async def _with_retry(self, fn: Any, *args: Any) -> Any:
-        delay = 0.05
+        backoff = Backoff()
         while True:
             try:
                 return await fn(*args)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("%s: %s; retrying in %.2fs", self.handler.worker, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                log.warning("%s: %s; retrying in %.2fs", self.handler.worker, exc,
+                            backoff.delay)
+                await backoff.pause()
 
     async def publish(self, outgoing: list[Outgoing]) -> None:
         """Publish records and wait for every ack, retrying while the broker is away."""

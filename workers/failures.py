@@ -9,6 +9,8 @@ must be applied once Redis is back, never dead-lettered and committed.
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.exceptions
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 
@@ -40,3 +42,24 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, redis.exceptions.ResponseError):
         return str(exc).split(" ", 1)[0] in TRANSIENT_REPLY_CODES
     return False
+
+
+class Backoff:
+    """The waits between retries of an outage: 50 ms, doubling up to 2 s, back to 50 ms
+    after a success. Short at first (most outages are a blip: a failover, a restart), capped
+    so a recovered service is noticed within 2 s. The one backoff of every retry loop."""
+
+    FIRST_S = 0.05
+    MAX_S = 2.0
+
+    def __init__(self) -> None:
+        self.delay = self.FIRST_S
+
+    def reset(self) -> None:
+        """A try succeeded: the next outage starts from the shortest wait."""
+        self.delay = self.FIRST_S
+
+    async def pause(self) -> None:
+        """Wait the current delay, then double it (up to the cap)."""
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, self.MAX_S)

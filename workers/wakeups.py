@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-from workers.failures import is_transient
+from workers.failures import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,14 @@ class Wakeups:
             pass
 
     async def _listen(self) -> None:
-        delay = 0.05
+        backoff = Backoff()
         while True:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(*self._channels)
                 self._subscribed.set()
                 self.poke()  # anything published while (re)connecting was missed
-                delay = 0.05
+                backoff.reset()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._event.set()
@@ -75,7 +75,6 @@ class Wakeups:
                 if not is_transient(exc):
                     raise
                 log.warning("wake-ups lost their subscription: %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await backoff.pause()
             finally:
                 await pubsub.aclose()

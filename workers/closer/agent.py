@@ -18,7 +18,7 @@ from workers.closer.firing import FireLoop
 from workers.closer.retention import RetentionSweep
 from workers.closer.watched_accounts import WatchedAccounts
 from workers.consumer import ConsumerLoop, Decoded, Outgoing
-from workers.failures import is_transient
+from workers.failures import Backoff, is_transient
 from workers.kafka import make_producer
 from workers.settings import Settings
 from workers.store import connect, connect_pubsub
@@ -78,7 +78,7 @@ class EventPublisher:
         self.producer = make_producer(settings)
 
     async def __call__(self, outgoing: list[Outgoing]) -> None:
-        delay = 0.05
+        backoff = Backoff()
         while True:
             try:
                 futures = [await self.producer.send(self._settings.topic(o.topic),
@@ -89,9 +89,9 @@ class EventPublisher:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("closer publish failed: %s; retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                log.warning("closer publish failed: %s; retrying in %.2fs", exc,
+                            backoff.delay)
+                await backoff.pause()
 
 
 async def run(settings: Settings) -> None:

@@ -18,7 +18,7 @@ from workers.closer.deadline import Close, Discard, Postpone, decide_fire, inact
 from workers.closer.due_index import DueIndex
 from workers.closer.events import inactivity_close_events
 from workers.consumer import Outgoing
-from workers.failures import is_transient
+from workers.failures import Backoff, is_transient
 from workers.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -57,17 +57,17 @@ class FireLoop:
         self._wakeups.poke()
 
     async def run(self) -> None:
-        delay = 0.05
+        backoff = Backoff()
         while not self._stopping.is_set():
             try:
                 await self._pass()
-                delay = 0.05
+                backoff.reset()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("closer fire pass failed: %s; retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                log.warning("closer fire pass failed: %s; retrying in %.2fs", exc,
+                            backoff.delay)
+                await backoff.pause()
 
     async def _pass(self) -> None:
         self._wakeups.clear()
