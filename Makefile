@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 UV_VERSION := 0.13.9
 
-.PHONY: run test chaos test-cluster test-kafka kafka bench lint schemas lock redis-server python clean
+.PHONY: run test chaos chaos-kafka test-cluster test-kafka kafka bench lint schemas lock redis-server python clean
 
 # Re-install only when the lock file changes (idempotent bootstrap). Every package, direct
 # and transitive, comes from requirements.lock at its pinned version and hash.
@@ -55,6 +55,11 @@ kafka:
 # The end-to-end suite, the chaos run included, on Apache Kafka (KRaft) instead of tansu.
 test-kafka: $(STAMP) redis-server kafka
 	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rP -m "e2e"
+
+# Broker faults (X6) on a 3-node Apache Kafka cluster: a partition leader, then the active
+# controller, SIGKILLed and restarted under traffic (a few minutes).
+chaos-kafka: $(STAMP) redis-server kafka
+	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rP -m broker_faults
 
 bench: $(STAMP) redis-server
 	$(BIN)/ticketflow bench

@@ -7,7 +7,7 @@ deadline; never a fixed sleep.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -80,10 +80,12 @@ class Tail:
 class Pipeline:
     """Publish inputs to, and read outputs from, one test's topics and Redis keys."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, idempotent: bool = False) -> None:
+        """`idempotent`: the inputs producer keeps its records in order and unrepeated
+        through broker failovers (Apache Kafka only; tansu refuses it)."""
         self.settings = settings
         self.producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                      enable_idempotence=False, linger_ms=2,
+                                      enable_idempotence=idempotent, linger_ms=2,
                                       max_request_size=4_194_304)
         self.redis = sync_redis(settings.redis_url)
         self._tails: dict[str, Tail] = {}
@@ -108,9 +110,10 @@ class Pipeline:
                 partition: int | None = None) -> None:
         self.publish_raw(topic, key, encode(value), partition)
 
-    def publish_many(self, records: list[tuple[str, str, bytes]],
+    def publish_many(self, records: Iterable[tuple[str, str, bytes]],
                      rate: float | None = None) -> None:
-        """Publish records in order, flat out or paced at `rate` per second."""
+        """Publish records in order, flat out or paced at `rate` per second; `records` may
+        be a generator that decides as it goes how long the traffic lasts."""
         started = time.monotonic()
         futures = []
         for i, (t, k, v) in enumerate(records):

@@ -17,6 +17,8 @@ import msgspec
 import pytest
 
 from tests.conftest import test_broker
+from tests.handoff.conftest import ZENDESK_SECRET
+from tests.handoff.fakes import FakeHelpdesk
 from workers.embedded import make_broker
 from workers.settings import Settings
 from workers.topics import ensure_topics
@@ -35,3 +37,11 @@ def settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
         yield own
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def zendesk() -> Iterator[FakeHelpdesk]:
+    """The helpdesk the fault runs hand off to: it counts the tickets of each handoff."""
+    fake = FakeHelpdesk("zendesk", token=ZENDESK_SECRET).start()
+    yield fake
+    fake.stop()
