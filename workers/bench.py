@@ -20,8 +20,8 @@ from schemas.events import TicketAssigned, TicketCreated
 from schemas.inbound import SmsMessage
 from workers.config_publish import publish_accounts
 from workers.devrun import SAMPLE_ACCOUNT
-from workers.embedded import EmbeddedStack
-from workers.kafka import make_producer, make_reader
+from workers.embedded import EmbeddedStack, KafkaBroker, TansuBroker, kafka_version
+from workers.kafka import make_producer, make_reader, partitions_of
 from workers.processes import WorkerProcess
 from workers.settings import Settings
 from workers.topics import DEFAULT_PARTITIONS, ensure_topics
@@ -30,12 +30,33 @@ from workers.traffic import sample_records
 READY = r"partitions assigned: [1-9]"
 
 
+def _echo_broker(stack: EmbeddedStack) -> None:
+    """Say which broker the figures that follow come from."""
+    if isinstance(stack.broker, KafkaBroker):
+        nodes = len(stack.broker.nodes)
+        click.echo(f"broker: Apache Kafka {kafka_version()} (KRaft, {nodes} node"
+                   f"{'s' if nodes > 1 else ''}, ready in {stack.broker.startup_s:.1f}s)")
+    elif isinstance(stack.broker, TansuBroker):
+        click.echo("broker: tansu")
+    else:
+        click.echo(f"broker: TICKETFLOW_KAFKA={stack.settings.kafka_bootstrap} "
+                   "(not started here)")
+
+
+def _broker_pid(stack: EmbeddedStack) -> int | None:
+    """The broker process to sample CPU of (a Kafka cluster's first node); None if the
+    broker was given from outside."""
+    if isinstance(stack.broker, KafkaBroker):
+        proc = stack.broker.nodes[0].proc
+    else:
+        proc = stack.broker.proc if stack.broker else None
+    return proc.pid if proc else None
+
+
 async def _reader_for(settings: Settings, topic: str) -> tuple[object, list[TopicPartition]]:
     reader = make_reader(settings)
     await reader.start()
-    name = settings.topic(topic)
-    await reader.topics()
-    tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or [])]
+    tps = await partitions_of(reader, settings.topic(topic))
     reader.assign(tps)
     return reader, tps
 
@@ -86,7 +107,7 @@ def _start_replicas(settings: Settings, kinds: list[str], replicas: int) -> list
     return workers
 
 
-def bench_ingest(messages: int, replicas: int) -> dict[str, float]:
+def bench_ingest(messages: int, replicas: int, broker: str = "tansu") -> dict[str, float]:
     """Ingest throughput: `messages` customer messages through `replicas` ingest replicas.
 
     Every customer message yields exactly one `timers` record (its countdown cancel), so
@@ -95,7 +116,9 @@ def bench_ingest(messages: int, replicas: int) -> dict[str, float]:
     records = list(sample_records("acme", messages, seed=11, customers=max(50, messages // 10)))
     customer_messages = sum(1 for _, _, value in records
                             if not value.startswith(b'{"type":"typing"'))
-    with EmbeddedStack() as settings:
+    stack = EmbeddedStack(broker=broker)
+    with stack as settings:
+        _echo_broker(stack)
         publish_accounts(settings, [load_account_yaml(SAMPLE_ACCOUNT.read_text())])
         workers = _start_replicas(settings, ["ingest"], replicas)
         try:
@@ -217,15 +240,16 @@ async def _broker_alone(settings: Settings, count: int, rate: float | None,
     return [latency[i] for i in range(count)], cpu[:10]
 
 
-def bench_broker(records: int, rate: float | None, partitions: int) -> dict[str, float]:
+def bench_broker(records: int, rate: float | None, partitions: int,
+                 broker: str = "tansu") -> dict[str, float]:
     """The broker alone under the pipeline's load shape: one consume-and-reproduce hop,
     paced, with latency and the broker's CPU per tenth of the run. No ticketflow code runs,
     so what drifts here drifts under the workers too."""
-    stack = EmbeddedStack(partitions=partitions)
+    stack = EmbeddedStack(partitions=partitions, broker=broker)
     with stack as settings:
+        _echo_broker(stack)
         ensure_topics(settings, {"bench.raw.in": partitions, "bench.raw.out": partitions})
-        pid = stack.broker.proc.pid if stack.broker and stack.broker.proc else None
-        latencies, cpu = asyncio.run(_broker_alone(settings, records, rate, pid))
+        latencies, cpu = asyncio.run(_broker_alone(settings, records, rate, _broker_pid(stack)))
     figures = _percentiles_ms(latencies, (50, 99))
     paced = f"paced at {rate:.0f}/s" if rate else "flat out"
     click.echo(f"broker alone, one raw pass-through hop, {records} records {paced}, "
@@ -315,14 +339,17 @@ def _wait_any(workers: list[WorkerProcess], pattern: str, timeout_s: float = 60)
 
 
 def bench_pipeline(tickets: int, replicas: int, rate: float | None,
-                   partitions: int = DEFAULT_PARTITIONS) -> dict[str, float]:
+                   partitions: int = DEFAULT_PARTITIONS, broker: str = "tansu",
+                   ) -> dict[str, float]:
     """Routed tickets/s and end-to-end latency through ingest + router, next to a raw
     pass-through of the same broker measured in the same run (X5). Every topic, the raw
     pass-through's included, gets `partitions` partitions."""
     account = AccountDocument(account_id="bench", version=1, round_robin=True, agents=[
         AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@bench.example", role="support")
         for i in range(5)])
-    with EmbeddedStack(partitions=partitions) as settings:
+    stack = EmbeddedStack(partitions=partitions, broker=broker)
+    with stack as settings:
+        _echo_broker(stack)
         publish_accounts(settings, [account])
         raw = asyncio.run(raw_pass_through(settings, tickets, partitions))
         click.echo(f"raw pass-through: {raw:.0f} records/s (consume + re-produce, aiokafka; "

@@ -199,20 +199,28 @@ def traffic(count: int, rate: float | None, account: str) -> None:
               help="Pace inbound messages at this many per second (default: flat out).")
 @click.option("--partitions", default=8, show_default=True,
               help="Partitions per topic on the embedded broker (pipeline stage).")
+@click.option("--broker", type=click.Choice(["tansu", "kafka"]), default="tansu",
+              show_default=True,
+              help="The embedded broker: tansu, or Apache Kafka in KRaft mode (make kafka).")
 def bench(stage: str, tickets: int, replicas: int, rate: float | None,
-          partitions: int) -> None:
-    """Routed tickets/s and latency percentiles beside a raw pass-through (X5)."""
+          partitions: int, broker: str) -> None:
+    """Routed tickets/s and latency percentiles beside a raw pass-through of the same
+    broker (X5)."""
     from workers.bench import bench_broker, bench_ingest, bench_pipeline
 
     if partitions < replicas:
         raise click.BadParameter(f"{replicas} replicas need at least as many partitions",
                                  param_hint="--partitions")
-    if stage == "ingest":
-        bench_ingest(tickets, replicas)
-    elif stage == "broker":
-        bench_broker(tickets, rate, partitions)
-    else:
-        bench_pipeline(tickets, replicas, rate, partitions)
+    try:
+        if stage == "ingest":
+            bench_ingest(tickets, replicas, broker)
+        elif stage == "broker":
+            bench_broker(tickets, rate, partitions, broker)
+        else:
+            bench_pipeline(tickets, replicas, rate, partitions, broker)
+    except RuntimeError as exc:  # the broker could not start (e.g. Kafka not fetched): why
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 def _redis_call(fn: Any) -> Any:

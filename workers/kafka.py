@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.transaction import InitProducerIdRequest
@@ -107,3 +107,22 @@ def make_reader(settings: Settings) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         group_id=None,
     )
+
+
+async def partitions_of(reader: AIOKafkaConsumer, topic: str,
+                        timeout_s: float = 30.0) -> list[TopicPartition]:
+    """Every partition of an existing topic, for a group-less reader to assign. The reader's
+    start-up metadata request names no topic, which Apache Kafka answers with none (tansu
+    with all), and `topics()` fills a copy that `partitions_for_topic` does not read: so
+    the reader's own metadata is refreshed until it names the topic."""
+    deadline = time.monotonic() + timeout_s
+    partitions = reader.partitions_for_topic(topic)
+    while not partitions:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic} is not in the broker's metadata "
+                               f"within {timeout_s}s")
+        await reader._client.force_metadata_update()
+        partitions = reader.partitions_for_topic(topic)
+        if not partitions:
+            await asyncio.sleep(0.1)
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
