@@ -274,6 +274,16 @@ def kafka_settings(node_id: int, port: int, controller_port: int, voters: str,
     }
 
 
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding, drawn again
+    while it starts with '-' (as Kafka's Uuid.randomUuid does): `kafka-storage format
+    --cluster-id -x...` would read the id as an option and fail."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaNode:
     """One Apache Kafka process (broker and KRaft controller in one), restartable on the
     same ports and data: SIGTERM stops it cleanly, SIGKILL crashes it."""
@@ -360,8 +370,7 @@ class KafkaBroker:
         self.libs = kafka_libs()
         self.workdir = workdir
         self.nodes = [KafkaNode(workdir, i + 1) for i in range(nodes)]
-        # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = new_cluster_id()
         self.startup_s: float | None = None
 
     @property
