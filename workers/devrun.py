@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 import msgspec
-from aiokafka import TopicPartition
 
 from schemas.agent_app import Presence
 from schemas.codec import decode, encode
@@ -17,7 +16,7 @@ from schemas.config import AccountDocument, load_account_yaml
 from schemas.events import TicketAssigned, TicketCreated, TicketStatus
 from workers.config_publish import publish_accounts
 from workers.embedded import EmbeddedStack
-from workers.kafka import make_producer, make_reader
+from workers.kafka import make_producer, make_reader, partitions_of
 from workers.processes import WORKER_KINDS, WorkerProcess
 from workers.settings import Settings
 from workers.traffic import publish_sample_traffic
@@ -45,7 +44,7 @@ async def print_events(settings: Settings, stop: asyncio.Event) -> None:
     try:
         topic = settings.topic("tickets.events")
         await reader.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        tps = await partitions_of(reader, topic)  # Kafka's first metadata names no topic
         reader.assign(tps)
         while not stop.is_set():
             batch = await reader.getmany(timeout_ms=200)
