@@ -7,6 +7,7 @@ inputs as the chaos run does. Apache Kafka only: `make chaos-kafka` runs it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -108,7 +109,10 @@ def first_traceback(worker: WorkerProcess, lines: int = 60) -> list[str]:
 
 
 def test_pipeline_survives_leader_and_controller_kills(
-        cluster: EmbeddedStack, zendesk: FakeHelpdesk, tmp_path: Path) -> None:
+        cluster: EmbeddedStack, zendesk: FakeHelpdesk, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The test's own clients log every refused connection to a node it killed on purpose.
+    caplog.set_level(logging.CRITICAL, logger="kafka")
     # The production profile: its group timeouts (a 300 s max poll interval) outlast a
     # batch that waits out a leader failover (Kafka fences a dead node after 9 s); the dev
     # profile's 5 s would have Kafka take that replica for a stuck one.
@@ -143,13 +147,12 @@ def test_pipeline_survives_leader_and_controller_kills(
         outcome.events = pipeline.events.drain()
     finally:
         publisher.stop.set()
-        for worker in workers:
+        for n, worker in enumerate(workers):  # logs kept with the test's temporary files
             worker.sigkill()
+            (tmp_path / f"{worker.kind}-{n}.log").write_text("\n".join(worker.lines))
         faults.close()
         pipeline.close()
 
-    for n, w in enumerate(workers):  # kept with the test's temporary files, to look into
-        (tmp_path / f"{w.kind}-{n}.log").write_text("\n".join(w.lines))
     check_invariants(outcome, traffic, zendesk)
     if died:  # no replica is restarted here: each one rides out the faults
         pytest.fail("replicas that died during the broker faults:\n" + "\n\n".join(died))
