@@ -10,6 +10,8 @@ must be applied once Redis is back, never dead-lettered and committed.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
 import redis.exceptions
 from aiokafka.errors import KafkaError, KafkaTimeoutError
@@ -27,6 +29,8 @@ _SERVICE_ERRORS = (
     KafkaTimeoutError,
     OSError,
 )
+
+log = logging.getLogger(__name__)
 
 TRANSIENT_REPLY_CODES = frozenset({"BUSY", "MISCONF", "NOREPLICAS", "UNBLOCKED"})
 """Error replies that redis-py has no class for: they reach us as a plain ResponseError
@@ -58,6 +62,20 @@ class Backoff:
     def reset(self) -> None:
         """A try succeeded: the next outage starts from the shortest wait."""
         self.delay = self.FIRST_S
+
+    async def attempt(self, what: str, step: Callable[[], Awaitable[object]]) -> bool:
+        """Run one step of a retry loop: True when it succeeded; on an outage, log it, wait
+        and return False; any other failure is raised (a bug, not an outage)."""
+        try:
+            await step()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("%s failed: %s; retrying in %.2fs", what, exc, self.delay)
+            await self.pause()
+            return False
+        self.reset()
+        return True
 
     async def pause(self) -> None:
         """Wait the current delay, then double it (up to the cap)."""

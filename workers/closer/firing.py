@@ -18,7 +18,7 @@ from workers.closer.deadline import Close, Discard, Postpone, decide_fire, inact
 from workers.closer.due_index import DueIndex
 from workers.closer.events import inactivity_close_events
 from workers.consumer import Outgoing
-from workers.failures import Backoff, is_transient
+from workers.failures import Backoff
 from workers.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,7 @@ class FireLoop:
     async def run(self) -> None:
         backoff = Backoff()
         while not self._stopping.is_set():
-            try:
-                await self._pass()
-                backoff.reset()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("closer fire pass failed: %s; retrying in %.2fs", exc,
-                            backoff.delay)
-                await backoff.pause()
+            await backoff.attempt("closer fire pass", self._pass)
 
     async def _pass(self) -> None:
         self._wakeups.clear()

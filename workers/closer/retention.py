@@ -19,7 +19,7 @@ from typing import Any
 from schemas.config import AccountDocument
 from workers.accounts import AccountRegistry
 from workers.clock import Clock
-from workers.failures import Backoff, is_transient
+from workers.failures import Backoff
 from workers.settings import Settings
 from workers.store import account_base, load_script
 from workers.wakeups import Wakeups
@@ -79,14 +79,5 @@ class RetentionSweep:
         backoff = Backoff()
         while not self._stopping.is_set():
             self._wakeups.clear()
-            try:
-                await self.sweep()
-                backoff.reset()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("retention sweep failed: %s; retrying in %.2fs", exc,
-                            backoff.delay)
-                await backoff.pause()
-                continue
-            await self._wakeups.wait(None)
+            if await backoff.attempt("retention sweep", self.sweep):
+                await self._wakeups.wait(None)
