@@ -190,6 +190,7 @@ class AccountRegistry:
             return_when=asyncio.FIRST_COMPLETED,
         )
         if self._task in done:
+            self._reader_ended(self._task)
             self._task.result()  # re-raise why tailing stopped
         self._task.add_done_callback(self._reader_ended)
 
@@ -198,8 +199,9 @@ class AccountRegistry:
             return
         log.critical("accounts.config reader stopped (%r): stopping this replica, whose "
                      "account settings would no longer change", task.exception())
-        if self._owner is not None and not self._owner.done():
-            self._owner.cancel("accounts.config reader stopped")
+        owner = self._owner
+        if owner is not None and not owner.done() and owner is not asyncio.current_task():
+            owner.cancel("accounts.config reader stopped")
 
     async def stop(self) -> None:
         self._stopping = True

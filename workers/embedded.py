@@ -175,6 +175,27 @@ class TansuBroker:
         )
         wait_for_port(self.port, self.proc, "tansu broker")
 
+    def store_damaged(self, settings: Settings, topic: str, key: bytes, value: bytes) -> None:
+        """Store a record batch whose CRC does not match its bytes, as a damaged log would
+        serve it. tansu keeps a batch as produced, so the batch is damaged on the way in."""
+        import asyncio
+
+        from workers.kafka import make_producer
+
+        async def go() -> None:
+            producer = make_producer(settings)
+            await producer.start()
+            try:
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+                batch.close()
+                batch._build()[-1] ^= 0xFF  # aiokafka keeps the built bytes: damage them
+                await (await producer.send_batch(batch, settings.topic(topic), partition=0))
+            finally:
+                await producer.stop()
+
+        asyncio.run(go())
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -397,6 +418,31 @@ class KafkaBroker:
             node.start(self.libs)
         self.wait_ready(timeout_s)
         self.startup_s = time.monotonic() - started
+
+    def store_damaged(self, settings: Settings, topic: str, key: bytes, value: bytes) -> None:
+        """Store a record batch whose CRC does not match its bytes, as a damaged disk would
+        serve it. Apache Kafka checks the CRC of what it is sent, so a good batch is
+        produced and its last byte flipped in the segment file of every node that holds
+        the partition: the broker serves stored bytes as they are (sendfile), and a
+        consumer refuses the batch. Only for a partition no consumer has read this far."""
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        try:
+            producer.send(settings.topic(topic), value, key=key, partition=0).get(timeout=30)
+        finally:
+            producer.close()
+        name = f"{settings.topic(topic)}-0"
+        segments = [max((n.dir / "data" / name).glob("*.log")) for n in self.nodes
+                    if (n.dir / "data" / name).is_dir()]
+        if not segments:
+            raise RuntimeError(f"no node holds a segment of {name}")
+        for segment in segments:
+            with open(segment, "r+b") as f:
+                f.seek(-1, os.SEEK_END)
+                last = f.read(1)[0]
+                f.seek(-1, os.SEEK_END)
+                f.write(bytes([last ^ 0xFF]))
 
     def restart(self, node: KafkaNode, timeout_s: float = 90.0) -> None:
         """Start a stopped or killed node again on its ports and data."""

@@ -14,12 +14,11 @@ import pytest
 from schemas.codec import encode
 from schemas.config import AccountDocument
 from schemas.events import DeadLetter, TicketMessage
-from tests.conftest import test_broker
 from tests.messages import sms
 from tests.pipeline import Pipeline
 from workers.accounts import AccountRegistry
+from workers.embedded import EmbeddedStack
 from workers.config_publish import publish_accounts
-from workers.kafka import make_producer
 from workers.processes import WorkerProcess
 from workers.settings import Settings
 
@@ -70,34 +69,18 @@ def letter_payload(letter: DeadLetter) -> bytes:
     return base64.b64decode(letter.payload_b64)
 
 
-def publish_corrupt_record(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
-    """A record batch whose CRC does not match its bytes, as a damaged log would serve it:
-    consumers refuse the whole partition (CorruptRecordException), not just the record."""
-    async def go() -> None:
-        producer = make_producer(settings)
-        await producer.start()
-        try:
-            batch = producer.create_batch()
-            batch.append(key=key, value=value, timestamp=None)
-            batch.close()
-            batch._build()[-1] ^= 0xFF  # aiokafka keeps the built bytes: damage the value
-            await (await producer.send_batch(batch, settings.topic(topic), partition=0))
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
-
-
-@pytest.mark.skipif(test_broker() == "kafka", reason="Apache Kafka checks the CRC on produce, "
-                    "so this way of damaging a batch works on tansu only")
-def test_a_dead_account_reader_stops_the_replica(pipeline: Pipeline,
-                                                 ingest: WorkerProcess,
-                                                 acme: AccountDocument) -> None:
+def test_a_replica_whose_account_log_is_damaged_does_not_serve(
+        pipeline: Pipeline, acme: AccountDocument, _stack: EmbeddedStack) -> None:
+    """A batch of accounts.config that fails its CRC (a damaged log) stops the reader,
+    and the replica with it: it exits non-zero naming the fault instead of serving
+    settings it can no longer keep up to date. (A reader that dies later, while serving,
+    cancels the replica the same way: tests/workers/test_accounts.py.)"""
     newer = encode(msgspec.structs.replace(acme, version=9))
-    publish_corrupt_record(pipeline.settings, "accounts.config", b"acme", newer)
-    line = ingest.wait_for_log(r"accounts.config reader stopped", timeout_s=30)
+    _stack.broker.store_damaged(pipeline.settings, "accounts.config", b"acme", newer)
+    ingest = WorkerProcess("ingest", pipeline.settings).start()
+    assert ingest.wait(60) > 0  # exits on its own, non-zero
+    [line] = [x for x in ingest.lines if "accounts.config reader stopped" in x]
     assert "CorruptRecord" in line
-    assert ingest.wait(30) > 0  # exits on its own, non-zero
 
 
 def test_message_right_behind_its_new_account_waits_for_the_document(
