@@ -17,10 +17,9 @@ from schemas.events import DeadLetter, TicketMessage
 from tests.messages import sms
 from tests.pipeline import Pipeline
 from workers.accounts import AccountRegistry
-from workers.embedded import EmbeddedStack
 from workers.config_publish import publish_accounts
+from workers.embedded import EmbeddedStack
 from workers.processes import WorkerProcess
-from workers.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
