@@ -14,13 +14,13 @@ import msgspec
 import pytest
 import redis
 
+from harness.embedded import BROKER_KINDS, EmbeddedStack, KafkaBroker
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument, load_account_yaml
 from tests.pipeline import Pipeline, sync_redis
-from workers.config_publish import publish_accounts
-from workers.embedded import BROKER_KINDS, EmbeddedStack, KafkaBroker
-from workers.processes import WorkerProcess
-from workers.settings import Settings
-from workers.topics import ensure_topics
+from workers.runtime.settings import Settings
+from workers.runtime.topics import ensure_topics
+from workers.state.config_publish import publish_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 _ids = itertools.count(1)

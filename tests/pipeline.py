@@ -15,8 +15,8 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas.codec import decode, encode
-from workers.settings import Settings
-from workers.store import account_base
+from workers.runtime.settings import Settings
+from workers.state.store import account_base
 
 
 def sync_redis(url: str) -> Any:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.events import TicketAssigned, TicketCreated, TicketMessage, TicketStatus
 from schemas.handoff import HandoffRequest, HandoffVisitor, TranscriptLine
 from schemas.internal import CountdownStart
@@ -14,7 +15,6 @@ from tests.conftest import MONDAY_OPEN, ClockControl
 from tests.messages import sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, command, new_ticket, presence
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import msgspec
 
 from schemas.codec import field_reason
 from schemas.config import AccountDocument, check_helpdesk_host, load_account_yaml
-from workers.logs import configure_logging
-from workers.settings import Settings
+from workers.runtime.logs import configure_logging
+from workers.runtime.settings import Settings
 
 
 @click.group()
@@ -59,8 +59,8 @@ def config_check(files: tuple[Path, ...]) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def config_apply(files: tuple[Path, ...]) -> None:
     """Validate account documents and publish them; every replica picks them up live."""
-    from workers.config_publish import publish_accounts
-    from workers.topics import ensure_topics
+    from workers.runtime.topics import ensure_topics
+    from workers.state.config_publish import publish_accounts
 
     documents = _load_documents(files)
     settings = Settings.from_env()
@@ -78,7 +78,7 @@ def topics() -> None:
 @topics.command("ensure")
 def topics_ensure() -> None:
     """Create every ticketflow topic that is missing (idempotent)."""
-    from workers.topics import PARTITIONS, ensure_topics
+    from workers.runtime.topics import PARTITIONS, ensure_topics
 
     settings = Settings.from_env()
     ensure_topics(settings)
@@ -98,8 +98,8 @@ def run_worker(kind: str) -> None:
     import importlib
     import os
 
-    from workers.durability import warn_if_redis_loses_writes
-    from workers.lifetime import run_replica
+    from workers.runtime.durability import warn_if_redis_loses_writes
+    from workers.runtime.lifetime import run_replica
 
     settings = Settings.from_env()
     warn_if_redis_loses_writes(settings)
@@ -151,7 +151,7 @@ def handoff_stats(account_id: str) -> None:
               help="Stop the traffic after this many.")
 def run(rate: float, count: int) -> None:
     """Start broker, Redis, the workers and sample traffic; print events live."""
-    from workers.devrun import run_local
+    from harness.devrun import run_local
 
     asyncio.run(run_local(rate, count))
 
@@ -164,7 +164,7 @@ def run(rate: float, count: int) -> None:
 def stack(broker: str, brokers: int) -> None:
     """Run a broker and a redis-server on loopback until Ctrl-C or SIGTERM; prints the
     TICKETFLOW_KAFKA and TICKETFLOW_REDIS lines to point workers at them."""
-    from workers.embedded import serve_stack
+    from harness.embedded import serve_stack
 
     if broker == "tansu" and brokers != 1:
         raise click.BadParameter("tansu runs a single broker; use --broker kafka",
@@ -182,7 +182,7 @@ def stack(broker: str, brokers: int) -> None:
 @click.option("--account", default="acme", show_default=True)
 def traffic(count: int, rate: float | None, account: str) -> None:
     """Publish sample customer traffic to the inbound topics."""
-    from workers.traffic import publish_sample_traffic
+    from harness.traffic import publish_sample_traffic
 
     sent = asyncio.run(publish_sample_traffic(Settings.from_env(), account, count, rate))
     click.echo(f"published {sent} records")
@@ -206,7 +206,7 @@ def bench(stage: str, tickets: int, replicas: int, rate: float | None,
           partitions: int, broker: str) -> None:
     """Routed tickets/s and latency percentiles beside a raw pass-through of the same
     broker (X5)."""
-    from workers.bench import bench_broker, bench_ingest, bench_pipeline
+    from harness.bench import bench_broker, bench_ingest, bench_pipeline
 
     if partitions < replicas:
         raise click.BadParameter(f"{replicas} replicas need at least as many partitions",
@@ -225,7 +225,7 @@ def bench(stage: str, tickets: int, replicas: int, rate: float | None,
 
 def _redis_call(fn: Any) -> Any:
     """Run one async Redis read with a fresh client."""
-    from workers.store import connect
+    from workers.state.store import connect
 
     async def go() -> Any:
         client = connect(Settings.from_env())
@@ -362,7 +362,7 @@ def transfer(ticket_id: str, account: str, actor: str, team: str) -> None:
               help="Tickets (and chat sessions) whose Redis memory is measured.")
 def bench_memory(tickets: int) -> None:
     """Measure Redis bytes per open and closed ticket and per chat session (retention)."""
-    from workers.closer.memory_bench import bench_memory as run_bench
+    from harness.memory_bench import bench_memory as run_bench
 
     run_bench(tickets)
 
@@ -374,6 +374,6 @@ def bench_memory(tickets: int) -> None:
 @click.option("--accounts", default=100, show_default=True)
 def bench_timers(timers: int, fires: int, accounts: int) -> None:
     """Measure the closer: Redis memory of pending timers, and fires per second."""
-    from workers.closer.bench import bench_timers as run_bench
+    from harness.timers_bench import bench_timers as run_bench
 
     run_bench(timers, fires, accounts)

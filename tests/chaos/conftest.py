@@ -16,12 +16,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from harness.embedded import make_broker
 from tests.conftest import test_broker
 from tests.handoff.conftest import ZENDESK_SECRET
 from tests.handoff.fakes import FakeHelpdesk
-from workers.embedded import make_broker
-from workers.settings import Settings
-from workers.topics import ensure_topics
+from workers.runtime.settings import Settings
+from workers.runtime.topics import ensure_topics
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from workers.embedded import KafkaBroker, KafkaNode
-from workers.settings import Settings
+from harness.embedded import KafkaBroker, KafkaNode
+from workers.runtime.settings import Settings
 
 T = TypeVar("T")
 INPUTS = ("inbound.sms", "inbound.email", "inbound.webchat", "handoff.requests")

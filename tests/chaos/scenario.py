@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from harness.processes import WorkerProcess
 from schemas.agent_app import Presence, ReplyCommand
 from schemas.codec import encode
 from schemas.config import AccountDocument, AgentConfig, AutoClose, HandoffSettings
@@ -26,7 +27,6 @@ from tests.handoff.conftest import ZENDESK_TOKEN_ENV
 from tests.handoff.fakes import FakeHelpdesk
 from tests.messages import chat, email, sms
 from tests.pipeline import Pipeline
-from workers.processes import WorkerProcess
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 HANDOFFS = 20

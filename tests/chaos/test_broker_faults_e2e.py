@@ -17,6 +17,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from harness.embedded import EmbeddedStack, KafkaBroker
+from harness.processes import WORKER_KINDS, WorkerProcess
 from schemas.events import TicketMessage
 from tests.chaos.kafka_faults import ClusterFaults
 from tests.chaos.scenario import (
@@ -32,9 +34,7 @@ from tests.conftest import _KAFKA_LOGS, ClockControl, test_broker
 from tests.handoff.conftest import SECRETS
 from tests.handoff.fakes import FakeHelpdesk
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
-from workers.embedded import EmbeddedStack, KafkaBroker
-from workers.processes import WORKER_KINDS, WorkerProcess
+from workers.state.config_publish import publish_accounts
 
 pytestmark = [pytest.mark.broker_faults]
 

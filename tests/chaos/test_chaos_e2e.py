@@ -14,6 +14,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from harness.embedded import RedisServer
+from harness.processes import WORKER_KINDS, WorkerProcess
 from tests.chaos.scenario import (
     T0,
     Traffic,
@@ -27,11 +29,9 @@ from tests.conftest import ClockControl
 from tests.handoff.conftest import SECRETS
 from tests.handoff.fakes import FakeHelpdesk
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
-from workers.consumer import SHUTDOWN_GRACE_S
-from workers.embedded import RedisServer
-from workers.processes import WORKER_KINDS, WorkerProcess
-from workers.settings import Settings
+from workers.runtime.consumer import SHUTDOWN_GRACE_S
+from workers.runtime.settings import Settings
+from workers.state.config_publish import publish_accounts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.events import TicketMessage, TicketStatus
 from schemas.internal import CountdownStart
 from tests.messages import T0
 from tests.pipeline import Pipeline
-from workers.ids import event_id
-from workers.processes import WorkerProcess
-from workers.settings import Settings
+from workers.runtime.ids import event_id
+from workers.runtime.settings import Settings
 
 DAY = timedelta(days=1)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.events import TicketMessage, TicketStatus
 from tests.closer.conftest import DAY, Harness
 from tests.messages import at, chat, email, sms
 from workers.closer.events import CLOSE_NOTE
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.events import TicketStatus
 from tests.closer.conftest import DAY, Harness
 from tests.messages import T0, at, chat, email, sms, typing
-from workers.processes import WorkerProcess
-from workers.store import connect
-from workers.tickets import TicketStore
+from workers.state.store import connect
+from workers.state.tickets import TicketStore
 
 pytestmark = pytest.mark.e2e
 

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.events import TicketMessage, TicketStatus
 from tests.closer.conftest import DAY, Harness, start_all
 from tests.messages import at, sms
 from workers.closer.countdowns import CountdownStore
 from workers.closer.firing import LEASE
-from workers.processes import WorkerProcess
-from workers.store import connect
+from workers.state.store import connect
 
 pytestmark = pytest.mark.e2e
 

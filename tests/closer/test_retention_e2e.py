@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument
 from schemas.events import TicketCreated
 from tests.closer.conftest import DAY, Harness
 from tests.ingest.test_threading_e2e import set_status
 from tests.messages import T0, at, chat, email, sms
 from workers.closer.retention import retention_cutoff
-from workers.processes import WorkerProcess
 
 
 def test_the_account_retention_wins_over_the_deployment_default(acme: AccountDocument) -> None:

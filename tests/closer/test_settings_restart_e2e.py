@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument, AutoClose
 from tests.closer.conftest import DAY, Harness
 from tests.messages import at, sms
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

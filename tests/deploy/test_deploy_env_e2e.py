@@ -25,14 +25,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.embedded import EmbeddedStack, RedisServer, free_port
+from harness.processes import WorkerProcess, console_script
 from schemas.config import load_account_yaml
 from schemas.events import TicketAssigned
 from tests.deploy.test_manifests import DEPLOY, KINDS, k8s
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, new_ticket, presence
-from workers.embedded import EmbeddedStack, RedisServer, free_port
-from workers.processes import WorkerProcess, console_script
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ import msgspec
 import pytest
 import yaml
 
+from harness.embedded import kafka_version
 from schemas.config import SECRET_PREFIX, AccountDocument
-from workers.embedded import kafka_version
-from workers.settings import VARIABLES, Settings
+from workers.runtime.settings import VARIABLES, Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KINDS = ("ingest", "router", "closer", "handoff")

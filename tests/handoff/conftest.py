@@ -9,13 +9,13 @@ from itertools import count
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument, HandoffSettings
 from schemas.handoff import HandoffRequest, HandoffResult, HandoffVisitor, TranscriptLine
 from tests.handoff.fakes import FakeHelpdesk
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
-from workers.settings import Settings
+from workers.runtime.settings import Settings
+from workers.state.config_publish import publish_accounts
 
 MONDAY_11_PARIS = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SUNDAY = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ def gorgias_config(fake: FakeHelpdesk) -> dict[str, object]:
 
 
 def set_now(pipeline: Pipeline, instant: datetime) -> None:
-    """Move the workers' controlled clock (workers/clock.py)."""
+    """Move the workers' controlled clock (workers/runtime/clock.py)."""
     pipeline.redis.set(f"{pipeline.settings.redis_prefix}:clock", repr(instant.timestamp()))
 
 

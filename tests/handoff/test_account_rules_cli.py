@@ -58,7 +58,7 @@ def test_the_deployments_allow_list_admits_its_hosts(tmp_path: Path) -> None:
 
 
 def test_a_malformed_allow_list_stops_the_process_naming_the_variable() -> None:
-    from workers.settings import Settings
+    from workers.runtime.settings import Settings
 
     assert Settings.from_env({"TICKETFLOW_HELPDESK_ALLOWED_HOSTS": " A.example ,b:8080,"}
                              ).helpdesk_allowed_hosts == ("a.example", "b:8080")

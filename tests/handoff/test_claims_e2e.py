@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument
 from tests.handoff.conftest import (
     Spawn,
@@ -19,7 +20,6 @@ from tests.handoff.conftest import (
 )
 from tests.handoff.fakes import FakeHelpdesk
 from tests.pipeline import Pipeline
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -10,6 +10,7 @@ import urllib.request
 import msgspec
 import pytest
 
+from harness.embedded import free_port
 from schemas.config import AccountDocument, HandoffSettings
 from schemas.handoff import HandoffVisitor
 from tests.handoff.conftest import (
@@ -22,10 +23,9 @@ from tests.handoff.conftest import (
 )
 from tests.handoff.fakes import FakeHelpdesk
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
-from workers.embedded import free_port
 from workers.handoff import notices
-from workers.settings import Settings
+from workers.runtime.settings import Settings
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

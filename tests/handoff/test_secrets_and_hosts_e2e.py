@@ -20,7 +20,7 @@ from tests.handoff.conftest import (
 )
 from tests.handoff.fakes import FakeHelpdesk
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ import base64
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.codec import MAX_RECORD_BYTES, encode
 from schemas.events import DeadLetter, TicketMessage
 from tests.messages import chat, email, sms
 from tests.pipeline import Pipeline
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

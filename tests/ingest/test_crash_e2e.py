@@ -8,11 +8,11 @@ from collections import defaultdict
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.events import TicketCreated, TicketMessage
 from tests.messages import at, chat, email, sms
 from tests.pipeline import Pipeline
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

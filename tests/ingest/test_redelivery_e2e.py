@@ -11,12 +11,12 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.events import TicketCreated, TicketMessage
 from schemas.inbound import InboundMessage, Visitor
 from tests.messages import at, chat, email, sms
 from tests.pipeline import Pipeline
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

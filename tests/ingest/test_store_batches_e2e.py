@@ -10,8 +10,8 @@ import pytest
 from tests.messages import email, sms
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
-from workers.settings import Settings
-from workers.store import account_base, connect
+from workers.runtime.settings import Settings
+from workers.state.store import account_base, connect
 
 pytestmark = pytest.mark.e2e
 

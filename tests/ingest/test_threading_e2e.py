@@ -7,14 +7,14 @@ from datetime import datetime
 
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.events import TicketCreated, TicketMessage, TicketStatus
 from tests.messages import T0, at, chat, email, sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import command
-from workers.processes import WorkerProcess
-from workers.store import connect
-from workers.tickets import TicketStore
+from workers.state.store import connect
+from workers.state.tickets import TicketStore
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.config import AccountDocument
 from schemas.events import DeadLetter, TicketMessage
@@ -16,8 +17,7 @@ from schemas.internal import CountdownCancel, CustomerTyping
 from tests.messages import at, chat, sms, typing
 from tests.pipeline import Pipeline
 from workers.cli import main
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from itertools import count
 
+from harness.processes import WorkerProcess
 from schemas.agent_app import (
     AssignCommand,
     Presence,
@@ -17,7 +18,6 @@ from schemas.events import TicketAssigned, TicketCreated
 from tests.conftest import MONDAY_OPEN
 from tests.messages import sms
 from tests.pipeline import Pipeline
-from workers.processes import WorkerProcess
 
 _n = count(1)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from workers.embedded import RedisServer
+from harness.embedded import RedisServer
 
 _ids = itertools.count()
 _ROTATION = (Path(__file__).resolve().parents[2] / "workers" / "router"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.agent_app import AssignCommand, SetTagsCommand
 from schemas.config import AccountDocument
 from schemas.events import (
@@ -21,10 +22,9 @@ from schemas.events import (
 from tests.conftest import MONDAY_OPEN, ClockControl
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, command, new_ticket, presence
-from workers.business_hours import current_opening
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
-from workers.store import mark_key
+from workers.state.business_hours import current_opening
+from workers.state.config_publish import publish_accounts
+from workers.state.store import mark_key
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument
 from schemas.events import CommandRejected, Notification, TicketAssigned, TicketStatus
 from schemas.internal import CountdownStart
@@ -17,8 +18,7 @@ from tests.messages import sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, command, new_ticket, presence
 from workers.cli import main
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 
+from harness.processes import WorkerProcess
 from tests.conftest import MONDAY_OPEN
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, new_ticket, presence
-from workers.presence import offline_key, online_key
-from workers.processes import WorkerProcess
 from workers.router.store import RouterStore
-from workers.settings import Settings
-from workers.store import connect
+from workers.runtime.settings import Settings
+from workers.state.presence import offline_key, online_key
+from workers.state.store import connect
 
 pytestmark = pytest.mark.e2e
 

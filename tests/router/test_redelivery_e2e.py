@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.agent_app import SetTagsCommand
 from schemas.config import AccountDocument, Condition, Rule, RuleActions
 from schemas.events import TicketAssigned
@@ -13,7 +14,6 @@ from tests.conftest import MONDAY_OPEN
 from tests.pipeline import Pipeline
 from tests.router.helpers import new_ticket
 from tests.router.test_routing_e2e import apply
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -8,14 +8,14 @@ from collections import Counter
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.config import AccountDocument, AgentConfig, Condition, Rule, RuleActions
 from schemas.events import Notification, TicketAssigned, TicketCreated
 from tests.messages import email, sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, command, new_ticket, presence
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.processes import WorkerProcess
 from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, new_ticket, presence
-from workers.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -13,13 +13,13 @@ from schemas.events import TicketAssigned
 from tests.messages import sms
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
-from workers.presence import online_key
 from workers.router.decide import plan_new_ticket
 from workers.router.rules import TicketFacts
 from workers.router.store import ReadStep, RouterStore, Step
-from workers.settings import Settings
-from workers.store import connect
-from workers.tickets import TicketStore
+from workers.runtime.settings import Settings
+from workers.state.presence import online_key
+from workers.state.store import connect
+from workers.state.tickets import TicketStore
 
 pytestmark = pytest.mark.e2e
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

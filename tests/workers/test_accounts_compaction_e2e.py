@@ -14,13 +14,13 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.config import AccountDocument
 from tests.conftest import test_broker
 from tests.pipeline import Pipeline
-from workers.accounts import AccountRegistry
-from workers.processes import WorkerProcess
-from workers.settings import Settings
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
 
 pytestmark = [
     pytest.mark.e2e,

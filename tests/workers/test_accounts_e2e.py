@@ -11,15 +11,15 @@ import time
 import msgspec
 import pytest
 
+from harness.embedded import EmbeddedStack
+from harness.processes import WorkerProcess
 from schemas.codec import encode
 from schemas.config import AccountDocument
 from schemas.events import DeadLetter, TicketMessage
 from tests.messages import sms
 from tests.pipeline import Pipeline
-from workers.accounts import AccountRegistry
-from workers.config_publish import publish_accounts
-from workers.embedded import EmbeddedStack
-from workers.processes import WorkerProcess
+from workers.state.accounts import AccountRegistry
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

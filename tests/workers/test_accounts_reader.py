@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from workers.accounts import AccountRegistry
-from workers.settings import Settings
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
 
 
 class ReaderDied(Exception):
@@ -40,7 +40,7 @@ def test_a_reader_that_dies_while_serving_cancels_the_replica(
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
 
-    with caplog.at_level(logging.CRITICAL, logger="workers.accounts"):
+    with caplog.at_level(logging.CRITICAL, logger="workers.state.accounts"):
         asyncio.run(go())
     [record] = [r for r in caplog.records if "reader stopped" in r.getMessage()]
     assert "CorruptRecordException" in record.getMessage()

@@ -11,9 +11,9 @@ from aiokafka import TopicPartition
 
 from schemas.codec import encode
 from schemas.config import AccountDocument, load_account_yaml
-from workers.accounts import AccountRegistry
-from workers.consumer import Outgoing
-from workers.settings import Settings
+from workers.runtime.records import Outgoing
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
 
 ACME = load_account_yaml((Path(__file__).resolve().parents[2] / "deploy" / "accounts"
                           / "acme.yaml").read_text())

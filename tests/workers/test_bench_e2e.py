@@ -10,9 +10,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from harness.embedded import kafka_version
 from tests.conftest import test_broker
 from workers.cli import main
-from workers.embedded import kafka_version
 
 pytestmark = pytest.mark.e2e
 

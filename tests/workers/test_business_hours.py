@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.config import BusinessHours, DateException
-from workers.business_hours import is_open, next_opening
+from workers.state.business_hours import is_open, next_opening
 
 PARIS = BusinessHours(
     timezone="Europe/Paris",

@@ -33,7 +33,7 @@ def test_every_replica_runs_the_deployed_command() -> None:
     import sys
     import tomllib
 
-    from workers.processes import WORKER_KINDS, command
+    from harness.processes import WORKER_KINDS, command
 
     root = SAMPLE.parents[2]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]

@@ -12,9 +12,10 @@ import pytest
 from schemas.events import DeadLetter, TicketMessage
 from tests.messages import sms
 from tests.pipeline import Pipeline
-from workers.consumer import ConsumerLoop, Decoded, Outgoing
-from workers.ids import event_id
-from workers.settings import Settings
+from workers.runtime.consumer import ConsumerLoop
+from workers.runtime.ids import event_id
+from workers.runtime.records import Decoded, Outgoing
+from workers.runtime.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ import msgspec
 import pytest
 import yaml
 
+from harness.embedded import RedisServer
+from harness.processes import WorkerProcess
 from tests.conftest import ROOT
 from tests.pipeline import Pipeline
-from workers.durability import lost_writes_risk
-from workers.embedded import RedisServer
-from workers.processes import WorkerProcess
+from workers.runtime.durability import lost_writes_risk
 
 WARNING = r"Redis at 127\.0\.0\.1:\d+ would lose acknowledged writes"
 

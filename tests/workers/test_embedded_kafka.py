@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.embedded import kafka_settings, kafka_version, make_broker, new_cluster_id
-from workers.topics import replication_factor, topic_configs
+from harness.embedded import kafka_settings, kafka_version, make_broker, new_cluster_id
+from workers.runtime.topics import replication_factor, topic_configs
 
 
 def test_the_pinned_version_is_a_kafka_4_release() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers import failures
-from workers.failures import Backoff
+from workers.runtime import failures
+from workers.runtime.failures import Backoff
 
 
 async def test_backoff_doubles_to_its_cap_and_resets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,13 +9,13 @@ import urllib.request
 import msgspec
 import pytest
 
+from harness.embedded import free_port
+from harness.processes import WorkerProcess
 from schemas.events import TicketAssigned, TicketMessage
 from tests.messages import sms
 from tests.pipeline import Pipeline
 from tests.router.helpers import presence
-from workers.embedded import free_port
-from workers.processes import WorkerProcess
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -11,12 +11,12 @@ from aiokafka import AIOKafkaProducer
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from harness.processes import WorkerProcess
 from schemas.events import TicketMessage
 from tests.messages import sms
 from tests.pipeline import Pipeline
-from workers.kafka import idempotence_supported, make_producer
-from workers.processes import WorkerProcess
-from workers.settings import Settings
+from workers.runtime.kafka import idempotence_supported, make_producer
+from workers.runtime.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 DRAINED_THEN_SIGTERM = """
 import os, signal
-from workers.lifetime import run_replica
+from workers.runtime.lifetime import run_replica
 
 async def main():
     pass

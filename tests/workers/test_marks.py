@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from workers.settings import Settings
-from workers.store import MarkKind, mark_key
+from workers.runtime.settings import Settings
+from workers.state.store import MarkKind, mark_key
 
 SETTINGS = Settings(redis_prefix="tf")
 

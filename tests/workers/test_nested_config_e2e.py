@@ -8,10 +8,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from harness.processes import WorkerProcess
 from schemas.config import AccountDocument
 from tests.pipeline import Pipeline
-from workers.config_publish import publish_accounts
-from workers.processes import WorkerProcess
+from workers.state.config_publish import publish_accounts
 
 pytestmark = pytest.mark.e2e
 

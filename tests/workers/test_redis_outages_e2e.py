@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import redis
 
+from harness.processes import WorkerProcess
 from schemas.events import DeadLetter, TicketMessage
 from tests.messages import sms
 from tests.pipeline import Pipeline, sync_redis
-from workers.failures import is_transient
-from workers.processes import WorkerProcess
+from workers.runtime.failures import is_transient
 
 pytestmark = pytest.mark.e2e
 

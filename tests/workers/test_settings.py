@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 
 def test_defaults_and_overrides() -> None:

@@ -10,19 +10,20 @@ from typing import Any
 
 from schemas.codec import encode
 from schemas.internal import CountdownCancel, CountdownStart, CustomerTyping
-from workers.clock import ControlledClock, make_clock
 from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import inactivity_period
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
 from workers.closer.retention import RetentionSweep
 from workers.closer.watched_accounts import WatchedAccounts
-from workers.consumer import ConsumerLoop, Decoded, Outgoing
-from workers.failures import Backoff, is_transient
-from workers.kafka import make_producer
-from workers.settings import Settings
-from workers.store import connect, connect_pubsub
-from workers.wakeups import Wakeups
+from workers.runtime.clock import ControlledClock, make_clock
+from workers.runtime.consumer import ConsumerLoop
+from workers.runtime.failures import Backoff, is_transient
+from workers.runtime.kafka import make_producer
+from workers.runtime.records import Decoded, Outgoing
+from workers.runtime.settings import Settings
+from workers.runtime.wakeups import Wakeups
+from workers.state.store import connect, connect_pubsub
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 
 from workers.closer.deadline import Countdown, TicketState
-from workers.settings import Settings
-from workers.store import OrderedCalls, account_base, load_script
+from workers.runtime.settings import Settings
+from workers.state.store import OrderedCalls, account_base, load_script
 
 _HERE = Path(__file__).parent
 

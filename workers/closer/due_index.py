@@ -15,8 +15,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from workers.settings import Settings
-from workers.store import OrderedCalls
+from workers.runtime.settings import Settings
+from workers.state.store import OrderedCalls
 
 SHARDS = 16
 

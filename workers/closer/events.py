@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.events import TicketMessage, TicketStatus
-from workers.consumer import Outgoing
-from workers.ids import event_id
+from workers.runtime.ids import event_id
+from workers.runtime.records import Outgoing
 
 CLOSE_NOTE = "Ticket closed due to inactivity"
 

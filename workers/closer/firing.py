@@ -11,15 +11,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from workers.accounts import AccountRegistry
-from workers.clock import Clock
 from workers.closer.countdowns import CountdownStore, DueCountdown, PendingClose
 from workers.closer.deadline import Close, Discard, Postpone, decide_fire, inactivity_period
 from workers.closer.due_index import DueIndex
 from workers.closer.events import inactivity_close_events
-from workers.consumer import Outgoing
-from workers.failures import Backoff
-from workers.wakeups import Wakeups
+from workers.runtime.clock import Clock
+from workers.runtime.failures import Backoff
+from workers.runtime.records import Outgoing
+from workers.runtime.wakeups import Wakeups
+from workers.state.accounts import AccountRegistry
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from schemas.config import AccountDocument
-from workers.accounts import AccountRegistry
-from workers.clock import Clock
-from workers.failures import Backoff
-from workers.settings import Settings
-from workers.store import account_base, load_script
-from workers.wakeups import Wakeups
+from workers.runtime.clock import Clock
+from workers.runtime.failures import Backoff
+from workers.runtime.settings import Settings
+from workers.runtime.wakeups import Wakeups
+from workers.state.accounts import AccountRegistry
+from workers.state.store import account_base, load_script
 
 log = logging.getLogger(__name__)
+PURGE_SCRIPT = Path(__file__).with_name("purge.lua")
 
 SWEEP_BATCH = 500
 """Tickets looked at per script call: bounds how long one call holds Redis."""
@@ -46,7 +47,7 @@ class RetentionSweep:
         self._registry = registry
         self._clock = clock
         self._wakeups = wakeups
-        self._purge = load_script(client, Path(__file__).with_name("purge.lua"))
+        self._purge = load_script(client, PURGE_SCRIPT)
         self._stopping = asyncio.Event()
         self.forgotten = 0
 

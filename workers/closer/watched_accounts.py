@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from workers.accounts import AccountRegistry
-from workers.settings import Settings
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
 
 
 class WatchedAccounts(AccountRegistry):

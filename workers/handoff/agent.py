@@ -31,11 +31,6 @@ import msgspec
 from schemas.codec import encode
 from schemas.config import SECRET_PREFIX, AccountDocument
 from schemas.handoff import HandoffRequest, HandoffResult
-from workers.accounts import AccountRegistry
-from workers.clock import Clock, make_clock
-from workers.consumer import ConsumerLoop, Decoded, Outgoing
-from workers.deadletter import dead_letter
-from workers.failures import is_transient
 from workers.handoff import metrics, notices
 from workers.handoff.decide import Decision, decide, handoff_result, helpdesk_ticket
 from workers.handoff.gorgias import Gorgias
@@ -45,9 +40,15 @@ from workers.handoff.message import custom_message
 from workers.handoff.retry import PermanentHelpdeskError, RetryPolicy, with_retries
 from workers.handoff.store import EndClass, HandoffStore
 from workers.handoff.zendesk import Zendesk
-from workers.kafka import group_timeouts
-from workers.settings import Settings
-from workers.store import connect
+from workers.runtime.clock import Clock, make_clock
+from workers.runtime.consumer import ConsumerLoop
+from workers.runtime.deadletter import dead_letter
+from workers.runtime.failures import is_transient
+from workers.runtime.kafka import group_timeouts
+from workers.runtime.records import Decoded, Outgoing
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
+from workers.state.store import connect
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from schemas.common import MAX_BODY_CHARS
 from schemas.config import AccountDocument
 from schemas.handoff import HandoffRequest, HandoffResult, HandoffStatus, HandoffTarget
 from workers.handoff.helpdesk import HelpdeskTicket
-from workers.ids import event_id
+from workers.runtime.ids import event_id
 
 Verdict = Literal["resolved", "message", "declined", "email_required", "escalate"]
 

@@ -13,12 +13,12 @@ from typing import Any
 from schemas.config import AccountDocument
 from schemas.handoff import HandoffRequest
 from schemas.inbound import EmailMessage, SmsMessage, Visitor, WebchatMessage
-from workers.business_hours import is_open
-from workers.consumer import Outgoing
 from workers.handoff.decide import transcript_text
 from workers.handoff.retry import PermanentHelpdeskError
-from workers.presence import online_agents
-from workers.settings import Settings
+from workers.runtime.records import Outgoing
+from workers.runtime.settings import Settings
+from workers.state.business_hours import is_open
+from workers.state.presence import online_agents
 
 HANDOFF_TAG = "ai_handoff"
 

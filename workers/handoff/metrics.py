@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Gauge
 
-from workers.metrics import HANDOFF_OUTCOMES as OUTCOMES
-from workers.metrics import REGISTRY
+from workers.runtime.metrics import HANDOFF_OUTCOMES as OUTCOMES
+from workers.runtime.metrics import REGISTRY
 
 CONVERSATIONS = Gauge("ticketflow_ai_conversations",
                       "AI conversations per end class: resolved by the AI, custom message, "

@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 
 class HelpdeskError(Exception):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from workers.settings import Settings
-from workers.store import account_base, load_script
+from workers.runtime.settings import Settings
+from workers.state.store import account_base, load_script
 
 MARK_TTL_SECONDS = 30 * 86400
 """Outcomes outlive any realistic redelivery window, as ingest's dedup marks do."""

@@ -13,14 +13,14 @@ from collections.abc import Mapping
 import aiohttp
 
 from schemas.config import AccountDocument
-from workers.accounts import AccountRegistry
 from workers.handoff.gorgias import Gorgias
 from workers.handoff.helpdesk import Helpdesk, account_secret, secret_variable
 from workers.handoff.retry import HelpdeskError
 from workers.handoff.store import HandoffStore
 from workers.handoff.zendesk import Zendesk
-from workers.settings import Settings
-from workers.store import connect
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
+from workers.state.store import connect
 
 
 async def load_account(settings: Settings, account_id: str) -> AccountDocument | None:

@@ -6,14 +6,15 @@ import logging
 from typing import Any
 
 from schemas.inbound import WebchatTyping
-from workers.accounts import AccountRegistry
-from workers.consumer import ConsumerLoop, Decoded, Outgoing
-from workers.deadletter import dead_letter
 from workers.ingest.events import ticket_events, typing_event
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
-from workers.settings import Settings
-from workers.store import connect
+from workers.runtime.consumer import ConsumerLoop
+from workers.runtime.deadletter import dead_letter
+from workers.runtime.records import Decoded, Outgoing
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
+from workers.state.store import connect
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from schemas.events import TicketCreated, TicketMessage, TicketStatus
 from schemas.inbound import WebchatTyping
 from schemas.internal import CountdownCancel, CustomerTyping
-from workers.consumer import Outgoing
-from workers.ids import event_id
 from workers.ingest.threading import ThreadingPlan, ThreadOutcome, event_content
+from workers.runtime.ids import event_id
+from workers.runtime.records import Outgoing
 
 
 def ticket_events(plan: ThreadingPlan, outcome: ThreadOutcome) -> list[Outgoing]:

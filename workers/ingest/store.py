@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 
 from workers.ingest.threading import ThreadingPlan, ThreadOutcome
-from workers.settings import Settings
-from workers.store import account_base, load_script, script_per_account, ticket_key
+from workers.runtime.settings import Settings
+from workers.state.store import account_base, load_script, script_per_account, ticket_key
 
 SEEN_TTL_SECONDS = 30 * 86400
 """How long a provider message id is remembered, from its first delivery: longer than any

@@ -13,7 +13,7 @@ import msgspec
 
 from schemas.events import Customer
 from schemas.inbound import Channel, EmailMessage, InboundMessage, SmsMessage, WebchatMessage
-from workers.ids import ticket_id_for
+from workers.runtime.ids import ticket_id_for
 
 _TICKET_TOKEN = re.compile(r"\[#(\d{1,12})\]")
 

@@ -25,13 +25,6 @@ from schemas.events import (
     TicketStatus,
 )
 from schemas.internal import CountdownStart
-from workers.accounts import AccountRegistry
-from workers.business_hours import is_open
-from workers.clock import Clock, ControlledClock, make_clock
-from workers.consumer import ConsumerLoop, Decoded, Outgoing
-from workers.deadletter import dead_letter
-from workers.ids import event_id
-from workers.metrics import ASSIGNMENTS
 from workers.router.decide import (
     notifications_for_change,
     notify,
@@ -45,10 +38,18 @@ from workers.router.opening import drain_pools, sweep_openings
 from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
 from workers.router.store import MISSING, ReadStep, RouterStore, Step
-from workers.settings import Settings
-from workers.store import connect, connect_pubsub
-from workers.tickets import TicketStore
-from workers.wakeups import Wakeups
+from workers.runtime.clock import Clock, ControlledClock, make_clock
+from workers.runtime.consumer import ConsumerLoop
+from workers.runtime.deadletter import dead_letter
+from workers.runtime.ids import event_id
+from workers.runtime.metrics import ASSIGNMENTS
+from workers.runtime.records import Decoded, Outgoing
+from workers.runtime.settings import Settings
+from workers.runtime.wakeups import Wakeups
+from workers.state.accounts import AccountRegistry
+from workers.state.business_hours import is_open
+from workers.state.store import connect, connect_pubsub
+from workers.state.tickets import TicketStore
 
 log = logging.getLogger(__name__)
 _strings = msgspec.json.Decoder(list[str])

@@ -10,9 +10,9 @@ import msgspec
 
 from schemas.config import AccountDocument
 from schemas.events import Notification, NotificationKind, TicketAssigned
-from workers.ids import event_id
 from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
+from workers.runtime.ids import event_id
 
 CreationMode = Literal["solo", "rule_agent", "rotate", "backlog", "none"]
 

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
-from workers.accounts import AccountRegistry
-from workers.business_hours import current_opening, next_opening
-from workers.clock import Clock
-from workers.consumer import Outgoing
-from workers.ids import event_id
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
 from workers.router.store import RouterStore
-from workers.wakeups import Wakeups
+from workers.runtime.clock import Clock
+from workers.runtime.ids import event_id
+from workers.runtime.records import Outgoing
+from workers.runtime.wakeups import Wakeups
+from workers.state.accounts import AccountRegistry
+from workers.state.business_hours import current_opening, next_opening
 
 log = logging.getLogger(__name__)
 

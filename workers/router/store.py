@@ -10,10 +10,10 @@ import msgspec
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
-from workers.presence import offline_key, online_key, presence_cutoff
 from workers.router.decide import CreationPlan
-from workers.settings import Settings
-from workers.store import (
+from workers.runtime.settings import Settings
+from workers.state.presence import offline_key, online_key, presence_cutoff
+from workers.state.store import (
     MarkKind,
     OrderedCalls,
     account_base,
@@ -95,7 +95,7 @@ class RouterStore:
         return account_base(self.settings, account_id)
 
     def mark(self, account_id: str, kind: MarkKind, *parts: str) -> str:
-        """The dedup mark of one command or drain (`workers.store.mark_key`)."""
+        """The dedup mark of one command or drain (`workers.state.store.mark_key`)."""
         return mark_key(self.settings, account_id, kind, *parts)
 
     @staticmethod

@@ -8,8 +8,8 @@ from typing import Any, Literal
 import msgspec
 
 from schemas.events import TicketAssigned
-from workers.settings import Settings
-from workers.store import OrderedCalls, account_base, ticket_key
+from workers.runtime.settings import Settings
+from workers.state.store import OrderedCalls, account_base, ticket_key
 
 View = Literal["all", "mine", "unassigned"]
 _history = msgspec.json.Decoder(TicketAssigned)

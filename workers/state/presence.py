@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from schemas.config import AccountDocument
-from workers.settings import Settings
-from workers.store import account_base
+from workers.runtime.settings import Settings
+from workers.state.store import account_base
 
 
 def online_key(settings: Settings, account_id: str) -> str:

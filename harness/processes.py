@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from workers.lifetime import die_with_parent
-from workers.settings import Settings
+from workers.runtime.lifetime import die_with_parent
+from workers.runtime.settings import Settings
 
 WORKER_KINDS = ("ingest", "router", "closer", "handoff")
 

@@ -23,12 +23,12 @@ from aiokafka.errors import KafkaError
 
 from schemas.codec import DecodeError, decode
 from schemas.config import AccountDocument, check_helpdesk_host
-from workers.failures import Backoff
-from workers.kafka import group_timeouts, make_reader
-from workers.settings import Settings
+from workers.runtime.failures import Backoff
+from workers.runtime.kafka import group_timeouts, make_reader
+from workers.runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from workers.consumer import Outgoing, Received
+    from workers.runtime.records import Outgoing, Received
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class AccountRegistry:
         (the router). Its copies, one per replica and one more at each restart while the
         refused document is the newest of its key, are the same record: the event id
         comes from the topic, partition and offset, and `at` is the record's own time."""
-        from workers.deadletter import dead_letter
+        from workers.runtime.deadletter import dead_letter
 
         async def refused(record: Received, reason: str) -> None:
             account = None if record.key is None else record.key.decode("utf-8", "replace")
@@ -111,7 +111,7 @@ class AccountRegistry:
         the kind that dead-letters refusals does it, once read to the end, so a refusal
         that a later record already superseded (at a restart) is not repaired twice; its
         copies, one per replica, are the same document of the same version."""
-        from workers.consumer import Outgoing
+        from workers.runtime.records import Outgoing
 
         accounts, self._overwritten = sorted(self._overwritten), set()
         outgoing = [Outgoing("accounts.config", a, self._accounts[a])
@@ -266,7 +266,7 @@ class AccountRegistry:
         if self._restore is not None and key is not None and key in self._accounts:
             self._overwritten.add(key)
         if self._on_rejected is not None:
-            from workers.consumer import Received
+            from workers.runtime.records import Received
 
             received = Received("accounts.config", tp.partition, record.offset, record.key,
                                 record.value, record.timestamp)

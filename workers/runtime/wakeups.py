@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-from workers.failures import Backoff, is_transient
+from workers.runtime.failures import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
-from workers.lifetime import die_with_parent
-from workers.settings import Settings, kafka_bootstrap_from_url
-from workers.topics import ensure_topics, partition_counts
+from workers.runtime.lifetime import die_with_parent
+from workers.runtime.settings import Settings, kafka_bootstrap_from_url
+from workers.runtime.topics import ensure_topics, partition_counts
 
 
 def free_port() -> int:
@@ -180,7 +180,7 @@ class TansuBroker:
         serve it. tansu keeps a batch as produced, so the batch is damaged on the way in."""
         import asyncio
 
-        from workers.kafka import make_producer
+        from workers.runtime.kafka import make_producer
 
         async def go() -> None:
             producer = make_producer(settings)

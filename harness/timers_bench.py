@@ -20,17 +20,17 @@ import click
 import msgspec
 import redis
 
+from harness.embedded import EmbeddedStack, RedisServer
 from schemas.config import AccountDocument, AutoClose
 from workers.closer.agent import EventPublisher
 from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import Countdown
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
-from workers.embedded import EmbeddedStack, RedisServer
-from workers.ids import ticket_id_for
-from workers.settings import Settings
-from workers.store import account_base, connect
-from workers.wakeups import Wakeups
+from workers.runtime.ids import ticket_id_for
+from workers.runtime.settings import Settings
+from workers.runtime.wakeups import Wakeups
+from workers.state.store import account_base, connect
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 CHUNK = 10_000

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 
 def connect(settings: Settings) -> Any:

@@ -6,8 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from workers.settings import Settings
-from workers.store import account_base, load_script, ticket_key
+from workers.runtime.settings import Settings
+from workers.state.store import account_base, load_script, ticket_key
 
 Status = Literal["open", "snoozed", "closed"]
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import click
 
+from harness.embedded import RedisServer
 from schemas.inbound import SmsMessage, Visitor, WebchatMessage
-from workers.embedded import RedisServer
+from workers.closer.retention import PURGE_SCRIPT
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
-from workers.settings import Settings
-from workers.store import account_base, connect, load_script
-from workers.tickets import TicketStore
+from workers.runtime.settings import Settings
+from workers.state.store import account_base, connect, load_script
+from workers.state.tickets import TicketStore
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 BATCH = 500
@@ -38,7 +39,7 @@ async def _used(client: Any) -> int:
 async def _measure(settings: Settings, tickets: int) -> list[tuple[str, int, int]]:
     client = connect(settings)
     ingest, status = IngestStore(settings, client), TicketStore(settings, client)
-    purge = load_script(client, Path(__file__).with_name("purge.lua"))
+    purge = load_script(client, PURGE_SCRIPT)
     base = account_base(settings, "acme")
     rows: list[tuple[str, int, int]] = []
     try:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from schemas.codec import encode
 from schemas.inbound import EmailMessage, SmsMessage, Visitor, WebchatMessage, WebchatTyping
-from workers.kafka import make_producer
-from workers.settings import Settings
+from workers.runtime.kafka import make_producer
+from workers.runtime.settings import Settings
 
 _TEXTS = ["Where is my order?", "I want a refund", "My parcel arrived damaged",
           "Can I change my address?", "Do you ship to Sweden?", "Thanks!"]

@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # fetch only when this runs out, not when data arrives, so it is every hop's latency.
     fetch_max_wait_ms: int = 500
     http_port: int | None = None
-    # `redis`: "now" comes from a Redis key the tests control (workers/clock.py).
+    # `redis`: "now" comes from a Redis key the tests control (workers/runtime/clock.py).
     clock: Literal["system", "redis"] = "system"
     # Handoff retries (H6). The budget bounds how long one batch may spend on a helpdesk,
     # so the consumer polls again well within the group's max poll interval.

@@ -18,17 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import msgspec
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.codec import DecodeError, decode, encode
-from workers.accounts import AccountRegistry
-from workers.deadletter import dead_letter
-from workers.failures import Backoff, is_transient
-from workers.http import Liveness, serve
-from workers.kafka import make_group_consumer, make_producer
-from workers.metrics import (
+from workers.runtime.deadletter import dead_letter
+from workers.runtime.failures import Backoff, is_transient
+from workers.runtime.http import Liveness, serve
+from workers.runtime.kafka import make_group_consumer, make_producer
+from workers.runtime.metrics import (
     BATCH_SECONDS,
     CONSUMER_LAG,
     DEAD_LETTERS,
@@ -36,39 +34,11 @@ from workers.metrics import (
     RECORD_LATENCY,
     RECORDS,
 )
-from workers.settings import Settings
+from workers.runtime.records import Decoded, Outgoing, Received
+from workers.runtime.settings import Settings
+from workers.state.accounts import AccountRegistry
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One record as read from the broker, with its logical topic name."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
-    """The record's broker timestamp: what a dead letter of it is dated, on every copy."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One record to publish: a logical topic, a key and a wire Struct."""
-
-    topic: str
-    key: str
-    value: msgspec.Struct
-
-
-@dataclass
-class Decoded:
-    """A record that decoded and validated for its topic."""
-
-    record: Received
-    value: Any
-
 
 class BatchHandler(Protocol):
     """What a worker kind plugs into the loop."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

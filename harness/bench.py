@@ -13,19 +13,19 @@ from typing import Any
 import click
 from aiokafka import TopicPartition
 
+from harness.devrun import SAMPLE_ACCOUNT
+from harness.embedded import EmbeddedStack, KafkaBroker, TansuBroker, kafka_version
+from harness.processes import WorkerProcess
+from harness.traffic import sample_records
 from schemas.agent_app import Presence
 from schemas.codec import decode, encode
 from schemas.config import AccountDocument, AgentConfig, load_account_yaml
 from schemas.events import TicketAssigned, TicketCreated
 from schemas.inbound import SmsMessage
-from workers.config_publish import publish_accounts
-from workers.devrun import SAMPLE_ACCOUNT
-from workers.embedded import EmbeddedStack, KafkaBroker, TansuBroker, kafka_version
-from workers.kafka import make_producer, make_reader, partitions_of
-from workers.processes import WorkerProcess
-from workers.settings import Settings
-from workers.topics import DEFAULT_PARTITIONS, ensure_topics
-from workers.traffic import sample_records
+from workers.runtime.kafka import make_producer, make_reader, partitions_of
+from workers.runtime.settings import Settings
+from workers.runtime.topics import DEFAULT_PARTITIONS, ensure_topics
+from workers.state.config_publish import publish_accounts
 
 READY = r"partitions assigned: [1-9]"
 

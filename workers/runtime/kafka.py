@@ -15,7 +15,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.transaction import InitProducerIdRequest
 from aiokafka.util import INTEGER_MAX_VALUE
 
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from kafka import KafkaProducer
 
 from schemas.codec import encode
 from schemas.config import AccountDocument
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 
 def publish_accounts(settings: Settings, documents: list[AccountDocument]) -> None:

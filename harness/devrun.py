@@ -10,16 +10,16 @@ from pathlib import Path
 import click
 import msgspec
 
+from harness.embedded import EmbeddedStack
+from harness.processes import WORKER_KINDS, WorkerProcess
+from harness.traffic import publish_sample_traffic
 from schemas.agent_app import Presence
 from schemas.codec import decode, encode
 from schemas.config import AccountDocument, load_account_yaml
 from schemas.events import TicketAssigned, TicketCreated, TicketStatus
-from workers.config_publish import publish_accounts
-from workers.embedded import EmbeddedStack
-from workers.kafka import make_producer, make_reader, partitions_of
-from workers.processes import WORKER_KINDS, WorkerProcess
-from workers.settings import Settings
-from workers.traffic import publish_sample_traffic
+from workers.runtime.kafka import make_producer, make_reader, partitions_of
+from workers.runtime.settings import Settings
+from workers.state.config_publish import publish_accounts
 
 SAMPLE_ACCOUNT = Path(__file__).resolve().parent.parent / "deploy" / "accounts" / "acme.yaml"
 

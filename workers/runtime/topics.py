@@ -9,7 +9,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.codec import TOPICS
-from workers.settings import Settings
+from workers.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

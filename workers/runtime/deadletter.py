@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from schemas.events import DeadLetter
-from workers.ids import event_id
+from workers.runtime.ids import event_id
 
 if TYPE_CHECKING:
-    from workers.consumer import Outgoing, Received
+    from workers.runtime.records import Outgoing, Received
 
 
 MAX_PAYLOAD_BYTES = 524288
@@ -23,7 +23,7 @@ def dead_letter(record: Received, reason: str, worker: str,
     """The `deadletter` record for a refused input, the same record on every redelivery:
     its id comes from the topic, partition and offset, and `at` defaults to the record's
     own broker timestamp (now only for a record that has none)."""
-    from workers.consumer import Outgoing
+    from workers.runtime.records import Outgoing
 
     payload = record.value or b""
     letter = DeadLetter(
