@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 UV_VERSION := 0.13.9
 
-.PHONY: run test chaos chaos-kafka test-cluster test-kafka kafka bench lint schemas lock redis-server python clean
+.PHONY: run test chaos chaos-kafka test-cluster test-kafka kafka bench lint schemas lock redis-server asyncapi python clean
 
 # Re-install only when the lock file changes (idempotent bootstrap). Every package, direct
 # and transitive, comes from requirements.lock at its pinned version and hash.
@@ -24,6 +24,16 @@ python:
 redis-server:
 	@.ci/ensure-redis-server
 
+# The official AsyncAPI parser, pinned in tools/asyncapi/package-lock.json, that a test runs
+# over docs/asyncapi.yaml; installed once into tools/asyncapi/node_modules. Needs Node.js and npm.
+ASYNCAPI_STAMP := tools/asyncapi/node_modules/.installed
+asyncapi: $(ASYNCAPI_STAMP)
+$(ASYNCAPI_STAMP): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+	  { echo "error: the contract check needs Node.js and npm on PATH (e.g. apt-get install nodejs npm)" >&2; exit 1; }
+	cd tools/asyncapi && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Refresh the lock file on purpose (newest versions the ranges in pyproject.toml allow).
 lock: | python
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +46,7 @@ run: $(STAMP) redis-server
 	$(BIN)/ticketflow run
 
 # The whole suite, the chaos run included (it brings its own broker; about 90 s).
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server asyncapi
 	$(BIN)/python -m pytest -q -rP
 
 # The chaos run alone (issue 6).

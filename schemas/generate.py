@@ -1,4 +1,5 @@
-"""Write the JSON Schema file of each public topic: `python -m schemas.generate`."""
+"""Write the JSON Schema file of each public topic and the AsyncAPI document of every topic:
+`python -m schemas.generate` (`make schemas`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from schemas import asyncapi
 from schemas.codec import PUBLIC_TOPICS, json_schema
 
 SCHEMA_DIR = Path(__file__).with_name("jsonschema")
+ASYNCAPI_FILE = Path(__file__).parent.parent / "docs" / "asyncapi.yaml"
 
 
 def rendered() -> dict[str, str]:
@@ -23,7 +26,9 @@ def main() -> int:
     SCHEMA_DIR.mkdir(exist_ok=True)
     for name, text in rendered().items():
         (SCHEMA_DIR / name).write_text(text)
-    print(f"wrote {len(PUBLIC_TOPICS)} schema files to {SCHEMA_DIR}", file=sys.stderr)
+    ASYNCAPI_FILE.write_text(asyncapi.rendered())
+    print(f"wrote {len(PUBLIC_TOPICS)} schema files to {SCHEMA_DIR} and {ASYNCAPI_FILE}",
+          file=sys.stderr)
     return 0
 
 
