@@ -287,13 +287,11 @@ def ticket_show(ticket_id: str, account: str) -> None:
 
 
 def _publish_record(topic: str, key: str, value: msgspec.Struct) -> None:
-    from kafka import KafkaProducer
-
     from schemas.codec import encode
+    from workers.runtime.kafka import make_blocking_producer
 
     settings = Settings.from_env()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                             enable_idempotence=False)
+    producer = make_blocking_producer(settings)
     try:
         producer.send(settings.topic(topic), encode(value), key=key.encode()).get(timeout=30)
     finally:

@@ -81,6 +81,16 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+def make_blocking_producer(settings: Settings) -> Any:
+    """The blocking (kafka-python) producer of the command line: one record at a time,
+    acked by every in-sync replica, idempotent where the broker grants producer ids, as
+    the workers' producers are."""
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                         enable_idempotence=idempotence_supported(settings.kafka_bootstrap))
+
+
 def make_group_consumer(settings: Settings, worker: str, topics: list[str],
                         **overrides: Any) -> AIOKafkaConsumer:
     """A consumer in the worker kind's group that commits only when told to."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from kafka import KafkaProducer
-
 from schemas.codec import encode
 from schemas.config import AccountDocument
+from workers.runtime.kafka import make_blocking_producer
 from workers.runtime.settings import Settings
 
 
 def publish_accounts(settings: Settings, documents: list[AccountDocument]) -> None:
     """Publish validated documents, keyed by account id, and wait for the broker's ack."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                             enable_idempotence=False)
+    producer = make_blocking_producer(settings)
     try:
         for document in documents:
             producer.send(settings.topic("accounts.config"), encode(document),
