@@ -23,7 +23,8 @@ from workers.closer.retention import PURGE_SCRIPT
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
 from workers.runtime.settings import Settings
-from workers.state.store import account_base, connect, load_script
+from workers.state.keys import Keys
+from workers.state.store import connect, load_script
 from workers.state.tickets import TicketStore
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -40,7 +41,8 @@ async def _measure(settings: Settings, tickets: int) -> list[tuple[str, int, int
     client = connect(settings)
     ingest, status = IngestStore(settings, client), TicketStore(settings, client)
     purge = load_script(client, PURGE_SCRIPT)
-    base = account_base(settings, "acme")
+    keys = Keys.of(settings)
+    base = keys.account("acme")
     rows: list[tuple[str, int, int]] = []
     try:
         start = await _used(client)
@@ -70,7 +72,7 @@ async def _measure(settings: Settings, tickets: int) -> list[tuple[str, int, int
         forgotten = await _used(client)
         rows.append(("closed SMS ticket, forgotten after retention", forgotten - chatted
                      + (closed - start), tickets))
-        async for key in client.scan_iter(match=f"{base}:seen:sms:*", count=1000):
+        async for key in client.scan_iter(match=keys.seen_pattern("acme", "sms"), count=1000):
             await client.delete(key)
         expired = await _used(client)
         rows.append(("... and its dedup mark expired (30 days)", expired - chatted

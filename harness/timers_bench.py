@@ -30,7 +30,8 @@ from workers.closer.firing import FireLoop
 from workers.runtime.ids import ticket_id_for
 from workers.runtime.settings import Settings
 from workers.runtime.wakeups import Wakeups
-from workers.state.store import account_base, connect
+from workers.state.keys import Keys
+from workers.state.store import connect
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 CHUNK = 10_000
@@ -54,17 +55,17 @@ class _Accounts:
 
 def _write_countdowns(client: redis.Redis, settings: Settings, count: int, accounts: int,
                       with_tickets: bool, started: datetime) -> None:
+    keys = Keys.of(settings)
     for first in range(0, count, CHUNK):
         pipe = client.pipeline(transaction=False)
         for n in range(first, min(first + CHUNK, count)):
             account = f"acct{n % accounts}"
-            base = account_base(settings, account)
             ticket = ticket_id_for(account, "sms", f"SM{n}")
             at = started + timedelta(seconds=n % 86400)
-            pipe.hset(f"{base}:countdowns", ticket, Countdown(1, at).encode())
-            pipe.zadd(f"{base}:timers", {ticket: at.timestamp()})
+            pipe.hset(keys.countdowns(account), ticket, Countdown(1, at).encode())
+            pipe.zadd(keys.timers(account), {ticket: at.timestamp()})
             if with_tickets:
-                pipe.hset(f"{base}:ticket:{ticket}",
+                pipe.hset(keys.ticket(account, ticket),
                           mapping={"version": 1, "status": "open", "number": n + 1})
         pipe.execute()
     index = DueIndex(settings, None)

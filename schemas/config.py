@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from schemas.common import AccountId, Email, Id, Label, Name, Wire
-from schemas.events import DeliveryChannel
+from schemas.events import DeliveryChannel, Priority
+from schemas.inbound import Channel
 
 ASSIGNING_ROLES = frozenset({"owner", "admin", "manager", "support"})
 """Roles allowed to assign tickets (A3); any other role may not."""
@@ -32,6 +33,28 @@ BaseUrl = Annotated[str, msgspec.Meta(
     pattern=r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?$", max_length=300)]
 ConditionField = Literal["channel", "tags", "segments", "subject", "body"]
 ConditionOp = Literal["in", "contains", "any_of"]
+AssignmentMethod = Literal["round_robin", "balanced"]
+SkillName = Label
+# Bounded so the Lua scripts, whose numbers are doubles, compare capacities exactly; a
+# limit above any real workload is written by leaving the channel out (unlimited).
+ChannelCapacity = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+MAX_SKILLS = 50
+"""Most skills an agent may have, and most a rule may require (R14)."""
+
+
+# A Struct rather than a mapping so that a refusal names the channel (`capacity.sms`), and
+# unknown channels refused: a misspelt channel would otherwise silently be unlimited.
+class Capacity(Wire, forbid_unknown_fields=True, omit_defaults=True):
+    """Most `open` tickets an agent takes automatically per channel (R11): a channel left
+    out (or null) is unlimited, 0 means no automatic assignment on it."""
+
+    sms: ChannelCapacity | None = None
+    email: ChannelCapacity | None = None
+    webchat: ChannelCapacity | None = None
+
+    def on(self, channel: Channel) -> int | None:
+        """The capacity on a channel, None when unlimited."""
+        return {"sms": self.sms, "email": self.email, "webchat": self.webchat}[channel]
 
 
 class AgentConfig(Wire):
@@ -43,6 +66,21 @@ class AgentConfig(Wire):
     role: Label
     teams: list[Id] = []
     notify: list[DeliveryChannel] = []
+    capacity: Capacity = Capacity()
+    # Skill name -> level 1-5 (R14). Checked below rather than by msgspec constraints on
+    # the key and value, whose refusals do not say which skill is wrong; the JSON Schema
+    # states the same bounds.
+    skills: Annotated[
+        dict[Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": 100})],
+             Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 1, "maximum": 5})]],
+        msgspec.Meta(max_length=MAX_SKILLS)] = {}
+
+    def __post_init__(self) -> None:
+        for name, level in self.skills.items():
+            if not 1 <= len(name) <= 100:
+                raise ValueError(f"skills: skill name {name!r} is not 1-100 characters")
+            if not 1 <= level <= 5:
+                raise ValueError(f"skills.{name}: level {level} is not an integer from 1 to 5")
 
     @property
     def may_assign(self) -> bool:
@@ -74,10 +112,13 @@ class Condition(Wire):
 
 
 class RuleActions(Wire):
-    """What a matching rule does: route to a team, optionally to a named agent."""
+    """What a matching rule does: route to a team, optionally to a named agent; give the
+    ticket a queue priority (R12, none: `normal`) and require skills of its agent (R14)."""
 
     team_id: Id | None = None
     agent_id: Id | None = None
+    priority: Priority | None = None
+    skills: Annotated[list[SkillName], msgspec.Meta(max_length=MAX_SKILLS)] = []
 
 
 class Rule(Wire):
@@ -178,6 +219,11 @@ class AccountDocument(Wire):
     rules: list[Rule] = []
     business_hours: BusinessHours | None = None
     round_robin: bool = False
+    # How automatic assignment picks an agent when `round_robin` is on (R2, R13).
+    assignment_method: AssignmentMethod = "round_robin"
+    # Seconds offline after which an agent's tickets awaiting them go back to the queue
+    # (R15); none: never.
+    reassign_offline_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=604800)] | None = None
     auto_close: AutoClose = AutoClose()
     presence_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] | None = None
     out_of_hours_text: Annotated[str, msgspec.Meta(max_length=4000)] | None = None

@@ -9,7 +9,12 @@ from schemas.common import AccountId, Id, Label, Timestamp, Wire
 from schemas.inbound import Channel
 
 AuthorKind = Literal["customer", "agent", "ai", "system"]
-AssignMethod = Literal["rule", "round_robin", "manual", "transfer", "reply", "solo", "backlog"]
+AssignMethod = Literal["rule", "round_robin", "manual", "transfer", "reply", "solo", "backlog",
+                       "balanced"]
+Priority = Literal["urgent", "high", "normal", "low"]
+"""A ticket's place in the waiting queue (R12), most pressing first."""
+BacklogReason = Literal["capacity_freed", "agent_online", "hours_opened", "agent_offline"]
+"""Why a waiting ticket was assigned (method `backlog`, R12, R15)."""
 StatusReason = Literal["inactivity", "agent", "customer_reply", "reopened"]
 NotificationKind = Literal["assigned", "customer_replied", "team_new_ticket", "reopened"]
 DeliveryChannel = Literal["email", "slack", "push", "in_app"]
@@ -69,6 +74,9 @@ class TicketAssigned(Wire, tag_field="type", tag="ticket.assigned"):
     actor_id: str | None
     rule_id: str | None
     at: Timestamp
+    # The ticket's priority when routed, if it has one; why a `backlog` assignment happened.
+    priority: Priority | None = None
+    reason: BacklogReason | None = None
 
 
 class TicketStatus(Wire, tag_field="type", tag="ticket.status"):

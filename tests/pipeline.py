@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas.codec import decode, encode
 from workers.runtime.settings import Settings
-from workers.state.store import account_base
+from workers.state.keys import Keys
 
 
 def sync_redis(url: str) -> Any:
@@ -124,11 +124,17 @@ class Pipeline:
         for future in futures:
             future.get(timeout=30)
 
+    @property
+    def keys(self) -> Keys:
+        """The pipeline's Redis keys (each test pipeline has a prefix of its own)."""
+        return Keys.of(self.settings)
+
     def base(self, account_id: str = "acme") -> str:
-        return account_base(self.settings, account_id)
+        return self.keys.account(account_id)
 
     def ticket(self, ticket_id: str, account_id: str = "acme") -> dict[str, str]:
-        return self.redis.hgetall(f"{self.base(account_id)}:ticket:{ticket_id}")
+        """The ticket hash as stored (raw: tests check what the scripts wrote)."""
+        return self.redis.hgetall(self.keys.ticket(account_id, ticket_id))
 
     def close(self) -> None:
         for tail in self._tails.values():

@@ -1,6 +1,7 @@
 """The closer's Redis I/O for one account's countdowns.
 
-Keys, all under the account's hash tag so each script touches one Redis Cluster slot:
+Keys (`workers.state.keys`), all under the account's hash tag so each script touches one
+Redis Cluster slot:
 - `tf:{acme}:countdowns` hash: ticket id -> countdown (`<version> <started> <typing>`)
 - `tf:{acme}:timers` zset: ticket id, score = when the period would have started for the
   ticket to be due now (its start, or later when typing postponed it). Scoring by start
@@ -20,7 +21,8 @@ import msgspec
 
 from workers.closer.deadline import Countdown, TicketState
 from workers.runtime.settings import Settings
-from workers.state.store import OrderedCalls, account_base, load_script
+from workers.state.keys import Keys
+from workers.state.store import OrderedCalls, load_script
 
 _HERE = Path(__file__).parent
 
@@ -59,16 +61,16 @@ class CountdownStore:
     """Countdowns of every account: recording activity, finding due ones, closing."""
 
     def __init__(self, settings: Settings, client: Any) -> None:
-        self._settings = settings
+        self._keys = Keys.of(settings)
         self._client = client
         self._schedule = load_script(client, _HERE / "schedule.lua")
         self._cancel = load_script(client, _HERE / "cancel.lua")
         self._typing = load_script(client, _HERE / "typing.lua")
-        self._close = load_script(client, _HERE / "close.lua")
+        self._close = load_script(client, _HERE / "close.lua", preludes=("status_view",))
         self._reschedule = load_script(client, _HERE / "reschedule.lua")
 
     def base(self, account_id: str) -> str:
-        return account_base(self._settings, account_id)
+        return self._keys.account(account_id)
 
     def pipeline(self) -> OrderedCalls:
         """Calls run in the order queued: one pipeline on a single server; on a cluster each
@@ -95,15 +97,15 @@ class CountdownStore:
 
     async def due(self, account_id: str, cutoff: float, limit: int) -> list[DueCountdown]:
         """Countdowns whose score is at or before `cutoff` (now minus the period)."""
-        base = self.base(account_id)
-        ids: list[str] = await self._client.zrangebyscore(f"{base}:timers", "-inf", cutoff,
-                                                          start=0, num=limit)
+        keys = self._keys
+        ids: list[str] = await self._client.zrangebyscore(keys.timers(account_id), "-inf",
+                                                          cutoff, start=0, num=limit)
         if not ids:
             return []
         calls = OrderedCalls(self._client)
-        calls.command("hmget", f"{base}:countdowns", ids)
+        calls.command("hmget", keys.countdowns(account_id), ids)
         for ticket_id in ids:
-            calls.command("hmget", f"{base}:ticket:{ticket_id}", ["version", "status"])
+            calls.command("hmget", keys.ticket(account_id, ticket_id), ["version", "status"])
         stored, *tickets = await calls.execute()
         out = []
         for ticket_id, raw, (version, status) in zip(ids, stored, tickets, strict=True):
@@ -130,21 +132,20 @@ class CountdownStore:
     async def expired_closes(self, account_id: str, now: float,
                              limit: int) -> list[PendingClose]:
         """Closes whose publisher did not acknowledge them before the lease ran out."""
-        members = await self._client.zrangebyscore(f"{self.base(account_id)}:closing",
+        members = await self._client.zrangebyscore(self._keys.closing(account_id),
                                                    "-inf", now, start=0, num=limit)
         return [PendingClose.parse(m) for m in members]
 
     async def acknowledge(self, account_id: str, closes: list[PendingClose]) -> None:
         """The closes' events are published: forget them."""
         if closes:
-            await self._client.zrem(f"{self.base(account_id)}:closing",
+            await self._client.zrem(self._keys.closing(account_id),
                                     *[c.member for c in closes])
 
     async def earliest(self, account_id: str) -> tuple[float | None, float | None]:
         """(lowest timer score, earliest closing lease) of the account, None where empty."""
-        base = self.base(account_id)
         calls = OrderedCalls(self._client)
-        calls.command("zrange", f"{base}:timers", 0, 0, withscores=True)
-        calls.command("zrange", f"{base}:closing", 0, 0, withscores=True)
+        calls.command("zrange", self._keys.timers(account_id), 0, 0, withscores=True)
+        calls.command("zrange", self._keys.closing(account_id), 0, 0, withscores=True)
         timers, closing = await calls.execute()
         return (timers[0][1] if timers else None, closing[0][1] if closing else None)

@@ -16,6 +16,7 @@ import zlib
 from typing import Any
 
 from workers.runtime.settings import Settings
+from workers.state.keys import Keys
 from workers.state.store import OrderedCalls
 
 SHARDS = 16
@@ -26,8 +27,9 @@ class DueIndex:
 
     def __init__(self, settings: Settings, client: Any) -> None:
         self._client = client
-        self._shards = [f"{settings.redis_prefix}:{{closer-due:{n}}}" for n in range(SHARDS)]
-        self.wake_channel = f"{settings.redis_prefix}:closer-wake"
+        keys = Keys.of(settings)
+        self._shards = [keys.due_shard(n) for n in range(SHARDS)]
+        self.wake_channel = keys.closer_wake()
 
     def shard(self, account_id: str) -> str:
         """The shard of an account; crc32 so every process agrees."""

@@ -22,7 +22,8 @@ from workers.runtime.failures import Backoff
 from workers.runtime.settings import Settings
 from workers.runtime.wakeups import Wakeups
 from workers.state.accounts import AccountRegistry
-from workers.state.store import account_base, load_script
+from workers.state.keys import Keys
+from workers.state.store import load_script
 
 log = logging.getLogger(__name__)
 PURGE_SCRIPT = Path(__file__).with_name("purge.lua")
@@ -61,7 +62,7 @@ class RetentionSweep:
         total = 0
         for account in self._registry.all():
             cutoff = retention_cutoff(now, account, self._settings.closed_retention_days)
-            base = account_base(self._settings, account.account_id)
+            base = Keys.of(self._settings).account(account.account_id)
             forgotten = 0
             while True:
                 done, looked = await self._purge(keys=[base],

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workers.runtime.settings import Settings
-from workers.state.store import account_base, load_script
+from workers.state.keys import Keys
+from workers.state.store import load_script
 
 MARK_TTL_SECONDS = 30 * 86400
 """Outcomes outlive any realistic redelivery window, as ingest's dedup marks do."""
@@ -47,19 +48,17 @@ class HandoffStore:
     """The Redis side of the handoff worker and of `ticketflow handoff stats`."""
 
     def __init__(self, settings: Settings, client: Any) -> None:
-        self._settings = settings
+        self._keys = Keys.of(settings)
         self._client = client
         self._claim = load_script(client, _here("claim.lua"))
         self._renew = load_script(client, _here("renew.lua"))
         self._finish = load_script(client, _here("finish.lua"))
 
     def _mark(self, account_id: str, handoff_id: str) -> str:
-        return f"{account_base(self._settings, account_id)}:handoff:state:{handoff_id}"
+        return self._keys.handoff_state(account_id, handoff_id)
 
     def _lease(self, account_id: str, handoff_id: str) -> str:
-        # A family of its own: with `<mark>:lease`, the handoff id `x:lease` would name
-        # the lease of `x` (WRONGTYPE for both). Ids are free text; families are not.
-        return f"{account_base(self._settings, account_id)}:handoff:lease:{handoff_id}"
+        return self._keys.handoff_lease(account_id, handoff_id)  # a family of its own
 
     async def claim(self, account_id: str, handoff_id: str, owner: str,
                     lease_ms: int) -> Claim:
@@ -86,11 +85,12 @@ class HandoffStore:
 
     async def finish(self, account_id: str, handoff_id: str, owner: str, stored: str,
                      counts_field: str, conversation_id: str, end: EndClass) -> Finished:
-        base = account_base(self._settings, account_id)
+        keys = self._keys
         mark = self._mark(account_id, handoff_id)
         raw = await self._finish(
-            keys=[mark, self._lease(account_id, handoff_id), f"{base}:handoff-outcomes",
-                  f"{base}:conversation-end:{conversation_id}", f"{base}:conversation-ends"],
+            keys=[mark, self._lease(account_id, handoff_id), keys.handoff_outcomes(account_id),
+                  keys.conversation_end(account_id, conversation_id),
+                  keys.conversation_ends(account_id)],
             args=[owner, stored, MARK_TTL_SECONDS, counts_field, end])
         fresh, value, *flat = raw
         ends = {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
@@ -98,12 +98,10 @@ class HandoffStore:
 
     async def conversation_ends(self, account_id: str) -> dict[str, int]:
         """H8: AI conversations per end class (resolved, message, failed, routed)."""
-        base = account_base(self._settings, account_id)
-        raw = await self._client.hgetall(f"{base}:conversation-ends")
+        raw = await self._client.hgetall(self._keys.conversation_ends(account_id))
         return {end: int(raw.get(end, 0)) for end in END_CLASSES}
 
     async def outcome_counts(self, account_id: str) -> dict[str, int]:
         """Recorded outcomes per `<status>:<target>`."""
-        base = account_base(self._settings, account_id)
-        raw = await self._client.hgetall(f"{base}:handoff-outcomes")
+        raw = await self._client.hgetall(self._keys.handoff_outcomes(account_id))
         return {field: int(value) for field, value in sorted(raw.items())}

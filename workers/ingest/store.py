@@ -9,7 +9,8 @@ import msgspec
 
 from workers.ingest.threading import ThreadingPlan, ThreadOutcome
 from workers.runtime.settings import Settings
-from workers.state.store import account_base, load_script, script_per_account, ticket_key
+from workers.state.keys import Keys
+from workers.state.store import load_script, script_per_account
 
 SEEN_TTL_SECONDS = 30 * 86400
 """How long a provider message id is remembered, from its first delivery: longer than any
@@ -41,9 +42,10 @@ class IngestStore:
     """Threads messages into tickets through `ingest.lua`."""
 
     def __init__(self, settings: Settings, client: Any) -> None:
-        self._settings = settings
+        self._keys = Keys.of(settings)
         self._client = client
-        self._script = load_script(client, Path(__file__).with_name("ingest.lua"))
+        self._script = load_script(client, Path(__file__).with_name("ingest.lua"),
+                                   preludes=("status_view",))
 
     async def thread_messages(self, plans: list[ThreadingPlan]) -> list[ThreadOutcome]:
         """Apply every plan in order: one script call per account in the batch, all in
@@ -52,7 +54,7 @@ class IngestStore:
             return []
 
         def call(account_id: str, indexes: list[int]) -> tuple[list[str], list[str]]:
-            return ([account_base(self._settings, account_id)],
+            return ([self._keys.account(account_id)],
                     [str(SEEN_TTL_SECONDS),
                      _encode([_script_plan(plans[i]) for i in indexes]).decode()])
 
@@ -62,12 +64,10 @@ class IngestStore:
 
     async def open_ticket_of_session(self, account_id: str, session_id: str) -> str | None:
         """The web chat session's current ticket, unless it is closed."""
-        base = account_base(self._settings, account_id)
-        ticket_id = await self._client.get(f"{base}:thread:webchat:{session_id}")
+        ticket_id = await self._client.get(self._keys.webchat_thread(account_id, session_id))
         if ticket_id is None:
             return None
-        status = await self._client.hget(ticket_key(self._settings, account_id, ticket_id),
-                                         "status")
+        status = await self._client.hget(self._keys.ticket(account_id, ticket_id), "status")
         return None if status == "closed" else ticket_id
 
 

@@ -148,9 +148,9 @@ class RouterHandler:
     # --- tickets.events -------------------------------------------------------------------
 
     async def on_reopened(self, account: AccountDocument, ev: TicketStatus) -> list[Outgoing]:
-        ticket = await self.tickets.get(account.account_id, ev.ticket_id) or {}
-        agent = ticket.get("agent_id")
-        audience = [agent] if agent else team_members(account, ticket.get("team_id"))
+        ticket = await self.tickets.get(account.account_id, ev.ticket_id)
+        agent = ticket.agent_id if ticket else None
+        audience = [agent] if agent else team_members(account, ticket and ticket.team_id)
         return self._notices(notify(account, audience, "reopened", ev.ticket_id, ev.event_id,
                                     ev.at))
 
@@ -250,14 +250,14 @@ class RouterHandler:
         if not ticket:
             return [self._reject(account, cmd, cmd.ticket_id, "ticket not found in account")]
         await self.store.set_tags(account.account_id, cmd.ticket_id, cmd.tags)
-        facts = TicketFacts(channel=ticket.get("channel", ""), tags=tuple(cmd.tags),
-                            segments=tuple(_strings.decode(ticket.get("segments", "[]"))),
-                            subject=ticket.get("subject", ""), body=ticket.get("body", ""))
+        facts = TicketFacts(channel=ticket.channel, tags=tuple(cmd.tags),
+                            segments=tuple(_strings.decode(ticket.segments)),
+                            subject=ticket.subject or "", body=ticket.body)
         decision = route(account, "tags_changed", facts)
         mark = self.store.mark(account.account_id, "set_tags", cmd.command_id)
         # Already in the rule's team: nothing to change, unless this is a redelivery of the
         # command that moved it there (its mark is set), which must publish that move again.
-        if decision is None or (decision.team_id == ticket.get("team_id")
+        if decision is None or (decision.team_id == ticket.team_id
                                 and decision.agent_id is None
                                 and not await self.store.applied(mark)):
             return []

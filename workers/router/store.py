@@ -12,15 +12,9 @@ from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
 from workers.router.decide import CreationPlan
 from workers.runtime.settings import Settings
-from workers.state.presence import offline_key, online_key, presence_cutoff
-from workers.state.store import (
-    MarkKind,
-    OrderedCalls,
-    account_base,
-    mark_key,
-    script_per_account,
-    ticket_key,
-)
+from workers.state.keys import Keys, MarkKind
+from workers.state.presence import presence_cutoff
+from workers.state.store import OrderedCalls, load_script, script_per_account
 
 _HERE = Path(__file__).parent
 _entry = msgspec.json.Decoder(TicketAssigned)
@@ -66,8 +60,7 @@ def _cutoff(account: AccountDocument, now: datetime) -> str:
 
 def _load(client: Any, name: str) -> Any:
     """A router script with the rotation prelude in front of it."""
-    prelude = (_HERE / "rotation.lua").read_text()
-    return client.register_script(prelude + "\n" + (_HERE / name).read_text())
+    return load_script(client, _HERE / name, preludes=(_HERE / "rotation.lua",))
 
 
 class ReplyOutcome(msgspec.Struct, frozen=True):
@@ -85,18 +78,19 @@ class RouterStore:
     def __init__(self, settings: Settings, client: Any) -> None:
         self.settings = settings
         self.client = client
+        self.keys = Keys.of(settings)
         self._route_new = _load(client, "route_new.lua")
         self._assign = _load(client, "assign.lua")
         self._drain = _load(client, "drain.lua")
         self._reply = _load(client, "reply.lua")
-        self._presence = client.register_script((_HERE / "presence.lua").read_text())
+        self._presence = load_script(client, _HERE / "presence.lua")
 
     def base(self, account_id: str) -> str:
-        return account_base(self.settings, account_id)
+        return self.keys.account(account_id)
 
     def mark(self, account_id: str, kind: MarkKind, *parts: str) -> str:
-        """The dedup mark of one command or drain (`workers.state.store.mark_key`)."""
-        return mark_key(self.settings, account_id, kind, *parts)
+        """The dedup mark of one command or drain (`Keys.mark`)."""
+        return self.keys.mark(account_id, kind, *parts)
 
     @staticmethod
     def route_step(ticket_id: str, plan: CreationPlan, event_id: str) -> RouteStep:
@@ -154,7 +148,7 @@ class RouterStore:
     async def backlog_sizes(self, account: AccountDocument, pools: list[str]) -> dict[str, int]:
         calls = OrderedCalls(self.client)
         for pool in pools:
-            calls.command("zcard", f"{self.base(account.account_id)}:backlog:{pool}")
+            calls.command("zcard", self.keys.backlog(account.account_id, pool))
         return dict(zip(pools, await calls.execute(), strict=True))
 
     async def set_presence(self, account_id: str, agent_id: str, status: str,
@@ -163,7 +157,7 @@ class RouterStore:
         agent went offline at that time or later (then False: nothing changed);
         offline/logout: out of the set (`presence.lua`)."""
         raw = await self._presence(
-            keys=[online_key(self.settings, account_id), offline_key(self.settings, account_id)],
+            keys=[self.keys.online(account_id), self.keys.offline(account_id)],
             args=[agent_id, status, repr(seen_at.timestamp())])
         return raw != "stale"
 
@@ -172,7 +166,7 @@ class RouterStore:
         return bool(await self.client.exists(mark))
 
     async def set_tags(self, account_id: str, ticket_id: str, tags: list[str]) -> None:
-        await self.client.hset(ticket_key(self.settings, account_id, ticket_id), "tags",
+        await self.client.hset(self.keys.ticket(account_id, ticket_id), "tags",
                                msgspec.json.encode(tags).decode())
 
 

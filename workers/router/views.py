@@ -9,7 +9,9 @@ import msgspec
 
 from schemas.events import TicketAssigned
 from workers.runtime.settings import Settings
-from workers.state.store import OrderedCalls, account_base, ticket_key
+from workers.state.keys import Keys
+from workers.state.store import OrderedCalls
+from workers.state.tickets import TicketHash, decode_ticket
 
 View = Literal["all", "mine", "unassigned"]
 _history = msgspec.json.Decoder(TicketAssigned)
@@ -37,15 +39,14 @@ class TicketOverview(msgspec.Struct, frozen=True, kw_only=True):
     history: list[TicketAssigned]
 
 
-def _row(fields: dict[str, str]) -> TicketRow:
+def _row(ticket: TicketHash) -> TicketRow:
     return TicketRow(
-        ticket_id=fields["ticket_id"], number=int(fields["number"]),
-        created_at=fields.get("created_at", ""), channel=fields.get("channel", ""),
-        status=fields.get("status", ""),
-        customer=fields.get("customer_phone") or fields.get("customer_email")
-        or fields.get("customer_name") or fields.get("profile_id") or "",
-        customer_ticket_count=int(fields.get("customer_ticket_count", "0")),
-        team_id=fields.get("team_id") or None, agent_id=fields.get("agent_id") or None)
+        ticket_id=ticket.ticket_id, number=int(ticket.number),
+        created_at=ticket.created_at, channel=ticket.channel, status=ticket.status,
+        customer=ticket.customer_phone or ticket.customer_email or ticket.customer_name
+        or ticket.profile_id or "",
+        customer_ticket_count=int(ticket.customer_ticket_count),
+        team_id=ticket.team_id or None, agent_id=ticket.agent_id or None)
 
 
 async def list_tickets(client: Any, settings: Settings, account_id: str, view: View = "all", *,
@@ -56,15 +57,17 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
     by status, team and channel; oldest first."""
     if view == "mine" and not agent_id:
         raise ValueError("view 'mine' needs the agent it belongs to")
-    base = account_base(settings, account_id)
+    keys = Keys.of(settings)
     ids: list[tuple[str, float]] = []
     for status in statuses:
-        ids += await client.zrange(f"{base}:status:{status}", 0, -1, withscores=True)
+        ids += await client.zrange(keys.status_view(account_id, status), 0, -1,
+                                   withscores=True)
     ids.sort(key=lambda pair: pair[1])
     calls = OrderedCalls(client)
     for ticket_id, _ in ids:
-        calls.command("hgetall", ticket_key(settings, account_id, ticket_id))
-    rows = [_row(fields) for fields in await calls.execute() if fields]
+        calls.command("hgetall", keys.ticket(account_id, ticket_id))
+    rows = [_row(ticket) for fields in await calls.execute()
+            if (ticket := decode_ticket(fields)) is not None]
     return [r for r in rows
             if (view != "mine" or r.agent_id == agent_id)
             and (view != "unassigned" or r.agent_id is None)
@@ -75,10 +78,10 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
 async def ticket_overview(client: Any, settings: Settings, account_id: str,
                           ticket_id: str) -> TicketOverview | None:
     """The overview of one ticket of the account, or None if the account has no such ticket."""
-    fields = await client.hgetall(ticket_key(settings, account_id, ticket_id))
-    if not fields:
+    keys = Keys.of(settings)
+    ticket = decode_ticket(await client.hgetall(keys.ticket(account_id, ticket_id)))
+    if ticket is None:
         return None
-    history = await client.lrange(f"{account_base(settings, account_id)}:history:{ticket_id}",
-                                  0, -1)
-    return TicketOverview(ticket=_row(fields), subject=fields.get("subject") or None,
+    history = await client.lrange(keys.history(account_id, ticket_id), 0, -1)
+    return TicketOverview(ticket=_row(ticket), subject=ticket.subject or None,
                           history=[_history.decode(h) for h in history])

@@ -1,9 +1,9 @@
-"""Who is online (R3): the key layout and the read side, shared by router and handoff.
+"""Who is online (R3): the read side, shared by router and handoff.
 
-`tf:{acme}:online` is a sorted set of online agents scored by their last sign of life
-(epoch seconds); logout/offline removes the agent and notes its time in `tf:{acme}:offline`,
-so that no earlier heartbeat brings it back. With a presence timeout, an agent whose last
-sign of life is older than the timeout counts as offline.
+`tf:{acme}:online` (`Keys.online`) is a sorted set of online agents scored by their last
+sign of life (epoch seconds); logout/offline removes the agent and notes its time in
+`tf:{acme}:offline`, so that no earlier heartbeat brings it back. With a presence timeout,
+an agent whose last sign of life is older than the timeout counts as offline.
 """
 
 from __future__ import annotations
@@ -13,17 +13,7 @@ from typing import Any
 
 from schemas.config import AccountDocument
 from workers.runtime.settings import Settings
-from workers.state.store import account_base
-
-
-def online_key(settings: Settings, account_id: str) -> str:
-    """The sorted set of online agents of an account."""
-    return f"{account_base(settings, account_id)}:online"
-
-
-def offline_key(settings: Settings, account_id: str) -> str:
-    """The hash of each agent's last explicit offline/logout time (epoch seconds)."""
-    return f"{account_base(settings, account_id)}:offline"
+from workers.state.keys import Keys
 
 
 def presence_cutoff(account: AccountDocument, now: datetime) -> float:
@@ -37,7 +27,7 @@ async def online_agents(client: Any, settings: Settings, account: AccountDocumen
                         now: datetime) -> list[str]:
     """Agents of the account that are online at `now`, in account-document order."""
     cutoff = presence_cutoff(account, now)
-    members = await client.zrangebyscore(online_key(settings, account.account_id),
+    members = await client.zrangebyscore(Keys.of(settings).online(account.account_id),
                                          "-inf" if cutoff == float("-inf") else cutoff, "+inf")
     present = set(members)
     return [agent.id for agent in account.agents if agent.id in present]
