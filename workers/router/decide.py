@@ -9,7 +9,13 @@ from typing import Literal
 import msgspec
 
 from schemas.config import AccountDocument
-from schemas.events import Notification, NotificationKind, TicketAssigned
+from schemas.events import (
+    Notification,
+    NotificationKind,
+    TicketAssigned,
+    TicketMessage,
+    TicketStatus,
+)
 from workers.router.rotation import pool_key, rotation_pool
 from workers.router.rules import TicketFacts, route
 from workers.runtime.ids import event_id
@@ -121,3 +127,19 @@ def notifications_for_change(account: AccountDocument, change: TicketAssigned,
         out += notify(account, [change.agent_id], "assigned", change.ticket_id,
                       change.event_id, change.at)
     return out
+
+
+def customer_reply_notifications(account: AccountDocument, ev: TicketMessage, agent_id: str,
+                                 opening_message_id: str) -> list[Notification]:
+    """N1 for a customer message: the ticket's assignee, unless there is none or the
+    message is the one that opened the ticket."""
+    if not agent_id or opening_message_id == ev.message_id:
+        return []
+    return notify(account, [agent_id], "customer_replied", ev.ticket_id, ev.event_id, ev.at)
+
+
+def reopened_notifications(account: AccountDocument, ev: TicketStatus, agent_id: str | None,
+                           team_id: str | None) -> list[Notification]:
+    """N1 for a reopened ticket: its assignee, else every agent of its team."""
+    audience = [agent_id] if agent_id else team_members(account, team_id)
+    return notify(account, audience, "reopened", ev.ticket_id, ev.event_id, ev.at)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
+from workers.router.outputs import assignment_events, count_assignments
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
 from workers.router.store import RouterStore
 from workers.runtime.clock import Clock
@@ -38,6 +39,7 @@ async def drain_pools(store: RouterStore, account: AccountDocument, pools: list[
             mark=store.mark(account.account_id, "drain", trigger, pool),
             event_prefix=event_id("backlog", account.account_id, trigger, pool)[:16] + "-",
             at=at, now=now)
+    count_assignments(account.account_id, changes)
     return changes
 
 
@@ -46,8 +48,8 @@ def _pools(account: AccountDocument) -> list[str]:
 
 
 async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: Clock,
-                         wakeups: Wakeups, publish: Callable[[list[Outgoing]], Awaitable[None]],
-                         changed: Callable[..., list[Outgoing]]) -> None:
+                         wakeups: Wakeups,
+                         publish: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
     """Each time an account's hours begin, drain its backlogs (every replica runs this; the
     drain mark names the opening, so only the first replica assigns).
 
@@ -74,7 +76,7 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
                 if handled.get(account.account_id) == opened:
                     continue
                 try:
-                    await _drain_opening(store, account, opened, now, publish, changed)
+                    await _drain_opening(store, account, opened, now, publish)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -102,15 +104,12 @@ def retry_delay(failures: int) -> timedelta:
 
 
 async def _drain_opening(store: RouterStore, account: AccountDocument, opened: datetime,
-                         now: datetime, publish: Callable[[list[Outgoing]], Awaitable[None]],
-                         changed: Callable[..., list[Outgoing]]) -> None:
+                         now: datetime,
+                         publish: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
     trigger = f"open:{opened.isoformat()}"
     changes = await drain_pools(store, account, _pools(account), trigger=trigger, at=opened,
                                 now=now)
-    out: list[Outgoing] = []
-    for change in changes:
-        out += changed(account, change)
-    await publish(out)
+    await publish([out for change in changes for out in assignment_events(account, change)])
     if changes:
         log.info("hours began for %s: %d waiting tickets assigned", account.account_id,
                  len(changes))

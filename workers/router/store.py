@@ -10,6 +10,7 @@ import msgspec
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
+from workers.router.commands import AssignStep
 from workers.router.decide import CreationPlan
 from workers.runtime.settings import Settings
 from workers.state.keys import Keys, MarkKind
@@ -112,16 +113,16 @@ class RouterStore:
             self.client, self._route_new, [account.account_id for account, _ in steps], call,
             _decode_step_results)
 
-    async def assign(self, account: AccountDocument, ticket_id: str, *, mark: str, mode: str,
-                     actor: str | None, method: str, team_id: str | None, agent_id: str | None,
-                     rule_id: str | None, event_id: str, at: datetime, now: datetime,
-                     pool: str | None = None, pool_agents: list[str] | None = None,
+    async def assign(self, account: AccountDocument, step: AssignStep,
                      ) -> TicketAssigned | str | None:
+        """Apply one responsibility change once, under its mark (`assign.lua`)."""
         raw = await self._assign(
-            keys=[self.base(account.account_id), mark],
-            args=[account.account_id, ticket_id, event_id, _rfc3339(at), mode, actor or "",
-                  method, team_id or "", agent_id or "", rule_id or "", pool or "",
-                  _cutoff(account, now), *(pool_agents or [])])
+            keys=[self.base(account.account_id),
+                  self.mark(account.account_id, step.mark_kind, *step.mark_parts)],
+            args=[account.account_id, step.ticket_id, step.event_id, _rfc3339(step.at),
+                  step.mode, step.actor or "", step.method, step.team_id or "",
+                  step.agent_id or "", step.rule_id or "", step.pool or "",
+                  _cutoff(account, step.now), *step.pool_agents])
         return decode_entry(raw)
 
     async def drain(self, account: AccountDocument, pool: str, pool_agents: list[str], *,
