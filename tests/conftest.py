@@ -21,6 +21,7 @@ from tests.pipeline import Pipeline, sync_redis
 from workers.runtime.settings import Settings
 from workers.runtime.topics import ensure_topics
 from workers.state.config_publish import publish_accounts
+from workers.state.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 _ids = itertools.count(1)
@@ -128,7 +129,7 @@ class ClockControl:
     """Moves the workers' controlled clock (TICKETFLOW_CLOCK=redis), waking their sleepers."""
 
     def __init__(self, settings: Settings) -> None:
-        self.key = f"{settings.redis_prefix}:clock"
+        self.key = Keys.of(settings).clock()
         self.redis = sync_redis(settings.redis_url)
 
     def set(self, instant: datetime) -> None:

@@ -116,7 +116,7 @@ def bring_online(pipeline: Pipeline, workers: list[WorkerProcess]) -> None:
     for i in range(AGENTS):
         pipeline.publish("agents.presence", f"a{i}", Presence(
             account_id="acme", agent_id=f"a{i}", actor_id=f"a{i}", status="online", at=T0))
-    online = f"{pipeline.base()}:online"
+    online = pipeline.keys.online("acme")
     deadline = time.monotonic() + 60
     while pipeline.redis.zcard(online) < AGENTS:  # the routers applied the presence records
         assert time.monotonic() < deadline, "presence not applied"

@@ -32,7 +32,7 @@ class Harness:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.p = pipeline
-        self.clock_key = f"{pipeline.settings.redis_prefix}:clock"
+        self.clock_key = pipeline.keys.clock()
 
     def set_clock(self, instant: datetime) -> None:
         """Move time, exactly as ControlledClock.set does (key + publish)."""
@@ -68,7 +68,7 @@ class Harness:
             time.sleep(0.01)
 
     def countdown(self, ticket_id: str) -> str | None:
-        return self.p.redis.hget(f"{self.p.base()}:countdowns", ticket_id)
+        return self.p.redis.hget(self.p.keys.countdowns("acme"), ticket_id)
 
     def wait_countdown(self, ticket_id: str, version: int | None = None) -> None:
         """Wait until the closer holds a countdown for the ticket (at that version)."""

@@ -63,9 +63,9 @@ def test_close_emits_status_and_note_and_updates_redis(harness: Harness,
     stored = p.ticket(ticket)  # closed tickets stay readable
     assert stored["status"] == "closed" and stored["closed_reason"] == "inactivity"
     assert stored["number"] == "1" and stored["channel"] == "sms"
-    assert p.redis.zscore(f"{p.base()}:status:closed", ticket) == 1
-    assert p.redis.zscore(f"{p.base()}:status:open", ticket) is None
+    assert p.redis.zscore(p.keys.status_view("acme", "closed"), ticket) == 1
+    assert p.redis.zscore(p.keys.status_view("acme", "open"), ticket) is None
     # The countdown is consumed and its close acknowledged.
-    harness.wait_redis(lambda: p.redis.zcard(f"{p.base()}:closing") == 0, "close acknowledged")
-    assert p.redis.zcard(f"{p.base()}:timers") == 0
+    harness.wait_redis(lambda: p.redis.zcard(p.keys.closing("acme")) == 0, "close acknowledged")
+    assert p.redis.zcard(p.keys.timers("acme")) == 0
     assert harness.countdown(ticket) is None

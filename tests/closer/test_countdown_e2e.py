@@ -43,8 +43,8 @@ def test_snoozed_ticket_closes_too(harness: Harness, closer: WorkerProcess) -> N
     (close,) = harness.wait_closed(ticket)
     assert (close.previous_status, close.status) == ("snoozed", "closed")
     p = harness.p
-    assert p.redis.zscore(f"{p.base()}:status:snoozed", ticket) is None
-    assert p.redis.zscore(f"{p.base()}:status:closed", ticket) is not None
+    assert p.redis.zscore(p.keys.status_view("acme", "snoozed"), ticket) is None
+    assert p.redis.zscore(p.keys.status_view("acme", "closed"), ticket) is not None
 
 
 def test_agent_follow_ups_do_not_extend_and_customer_message_cancels(
@@ -57,7 +57,7 @@ def test_agent_follow_ups_do_not_extend_and_customer_message_cancels(
     harness.agent_replied(followed, at(3600))
     harness.wait_countdown(answered)
     harness.wait_redis(lambda: harness.countdown(followed) is not None
-                       and harness.p.redis.zscore(f"{harness.p.base()}:timers", followed)
+                       and harness.p.redis.zscore(harness.p.keys.timers("acme"), followed)
                        == at(60).timestamp(), "first start kept")
     reply = sms(from_number="+15550002003", received_at=at(120))
     harness.p.publish("inbound.sms", reply.from_number, reply)

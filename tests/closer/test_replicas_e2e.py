@@ -38,7 +38,7 @@ def test_two_replicas_and_a_sigkill_close_each_due_ticket_once(harness: Harness)
         due = {t: at(i) + 2 * DAY for i, t in enumerate(tickets)}  # one a second
         for i, ticket in enumerate(tickets):
             harness.agent_replied(ticket, at(i))
-        harness.wait_redis(lambda: p.redis.hlen(f"{p.base()}:countdowns") == TICKETS,
+        harness.wait_redis(lambda: p.redis.hlen(p.keys.countdowns("acme")) == TICKETS,
                            "every countdown held")
 
         harness.set_clock(at(49) + 2 * DAY)
@@ -49,7 +49,7 @@ def test_two_replicas_and_a_sigkill_close_each_due_ticket_once(harness: Harness)
         # Closes the killed replica claimed but did not publish come back after the lease.
         harness.set_clock(at(TICKETS - 1) + 2 * DAY + LEASE + timedelta(seconds=1))
         harness.wait_closed(*tickets)
-        harness.wait_redis(lambda: p.redis.zcard(f"{p.base()}:closing") == 0,
+        harness.wait_redis(lambda: p.redis.zcard(p.keys.closing("acme")) == 0,
                            "every close acknowledged")
         events = p.events.drain()
     finally:
@@ -66,8 +66,8 @@ def test_two_replicas_and_a_sigkill_close_each_due_ticket_once(harness: Harness)
     notes = [e for e in events if isinstance(e, TicketMessage) and e.author_kind == "system"]
     assert {n.ticket_id for n in notes} == set(tickets)
     assert all(p.ticket(t)["status"] == "closed" for t in tickets)
-    assert p.redis.zcard(f"{p.base()}:status:closed") == TICKETS
-    assert p.redis.zcard(f"{p.base()}:timers") == 0
+    assert p.redis.zcard(p.keys.status_view("acme", "closed")) == TICKETS
+    assert p.redis.zcard(p.keys.timers("acme")) == 0
 
 
 def test_close_claimed_by_a_replica_that_died_before_publishing_is_republished(
@@ -107,7 +107,7 @@ def test_close_claimed_by_a_replica_that_died_before_publishing_is_republished(
     closes = {c.ticket_id: c for c in harness.wait_closed(ticket)}
     # Re-published as the dead replica would have: its close time, its ids.
     assert closes[ticket].at == deadline and closes[ticket].previous_status == "open"
-    harness.wait_redis(lambda: p.redis.zcard(f"{p.base()}:closing") == 0, "acknowledged")
+    harness.wait_redis(lambda: p.redis.zcard(p.keys.closing("acme")) == 0, "acknowledged")
     statuses = [e for e in p.events.drain() if isinstance(e, TicketStatus)
                 and e.ticket_id == ticket]
     assert len(statuses) == 1

@@ -64,17 +64,17 @@ def test_closed_tickets_are_forgotten_after_retention_and_reopened_ones_kept(
     harness.set_clock(closed_at + 90 * DAY + timedelta(seconds=1))
     closer.wait_for_log(r"retention: forgot 3 closed tickets of acme", since=since)
 
-    base = p.base()
-    assert not p.redis.exists(f"{base}:email:{mail.message_id}")
+    keys = p.keys
+    assert not p.redis.exists(keys.email("acme", mail.message_id))
     for forgotten in (quiet_ticket, chat_ticket, mail_ticket):
-        assert not p.redis.exists(f"{base}:ticket:{forgotten}", f"{base}:history:{forgotten}",
-                                  f"{base}:routing:{forgotten}")
-        assert p.redis.zscore(f"{base}:tickets", forgotten) is None
-        assert p.redis.zscore(f"{base}:status:closed", forgotten) is None
-        assert p.redis.zscore(f"{base}:retention", forgotten) is None
-    assert not p.redis.exists(f"{base}:number:{quiet_number}")
+        assert not p.redis.exists(keys.ticket("acme", forgotten), keys.history("acme", forgotten),
+                                  keys.routing("acme", forgotten))
+        assert p.redis.zscore(keys.tickets("acme"), forgotten) is None
+        assert p.redis.zscore(keys.status_view("acme", "closed"), forgotten) is None
+        assert p.redis.zscore(keys.retention("acme"), forgotten) is None
+    assert not p.redis.exists(keys.number("acme", quiet_number))
     assert p.ticket(back_ticket)["status"] == "open"  # reopened in time: kept
-    mapped = {p.redis.get(k) for k in p.redis.scan_iter(match=f"{base}:thread:*")}
+    mapped = {p.redis.get(k) for k in p.redis.scan_iter(match=keys.thread("acme", "*"))}
     assert quiet_ticket not in mapped and chat_ticket not in mapped
 
     # The quiet customer writes again: a new ticket, not the forgotten one.

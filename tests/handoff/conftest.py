@@ -79,11 +79,11 @@ def gorgias_config(fake: FakeHelpdesk) -> dict[str, object]:
 
 def set_now(pipeline: Pipeline, instant: datetime) -> None:
     """Move the workers' controlled clock (workers/runtime/clock.py)."""
-    pipeline.redis.set(f"{pipeline.settings.redis_prefix}:clock", repr(instant.timestamp()))
+    pipeline.redis.set(pipeline.keys.clock(), repr(instant.timestamp()))
 
 
 def agent_online(pipeline: Pipeline, agent_id: str, at: datetime) -> None:
-    pipeline.redis.zadd(f"{pipeline.base()}:online", {agent_id: at.timestamp()})
+    pipeline.redis.zadd(pipeline.keys.online("acme"), {agent_id: at.timestamp()})
 
 
 def request(**fields: object) -> HandoffRequest:

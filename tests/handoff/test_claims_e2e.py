@@ -57,7 +57,7 @@ def test_a_batch_run_again_never_overlaps_a_gorgias_call_still_in_flight(
     # record (a transient error would run it again whole: the same for B).
     a = request(conversation_id="s-a")
     b = request(conversation_id="s-b")
-    pipeline.redis.hset(f"{pipeline.base()}:conversation-end:s-a", "broken", "1")
+    pipeline.redis.hset(pipeline.keys.conversation_end("acme", "s-a"), "broken", "1")
     gorgias.behave(a.handoff_id, ["hold"])
     gorgias.behave(b.handoff_id, ["hold"])
     worker: WorkerProcess = spawn(TICKETFLOW_HANDOFF_HTTP_TIMEOUT_S="4")

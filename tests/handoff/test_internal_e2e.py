@@ -46,7 +46,7 @@ def test_webchat_handoff_becomes_a_ticket_and_notice_follows_availability(
     assert created.ticket_id == message.ticket_id
 
     # Nobody online (inside hours): the account's out-of-hours text.
-    pipeline.redis.delete(f"{pipeline.base()}:online")
+    pipeline.redis.delete(pipeline.keys.online("acme"))
     nobody = request()
     send(pipeline, nobody)
     assert result_of(pipeline, nobody.handoff_id).visitor_notice == acme.out_of_hours_text

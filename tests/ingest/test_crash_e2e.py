@@ -84,7 +84,7 @@ def test_sigkill_mid_stream_loses_nothing_and_creates_nothing_twice(
     assert len(creations) == customers
     assert all(len(ids) == 1 for ids in creations.values())
     assert sorted({c.number for c in created}) == list(range(1, customers + 1))
-    assert pipeline.redis.get(f"{pipeline.base()}:seq") == str(customers)
+    assert pipeline.redis.get(pipeline.keys.seq("acme")) == str(customers)
     counts = [int(pipeline.ticket(t)["message_count"]) for t in creations]
     assert counts == [per_customer] * customers
 

@@ -11,7 +11,8 @@ from tests.messages import email, sms
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
 from workers.runtime.settings import Settings
-from workers.state.store import account_base, connect
+from workers.state.keys import Keys
+from workers.state.store import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -51,8 +52,7 @@ async def test_a_mark_from_before_marks_held_content_still_dedups(settings: Sett
     try:
         [first] = await store.thread_messages([plan_threading(message)])
         old_mark = msgspec.json.encode(first).decode()
-        await client.set(f"{account_base(settings, 'acme')}:seen:sms:{message.message_id}",
-                         old_mark)
+        await client.set(Keys.of(settings).seen("acme", "sms", message.message_id), old_mark)
         [again] = await store.thread_messages([plan_threading(message)])
     finally:
         await client.aclose()

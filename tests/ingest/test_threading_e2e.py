@@ -152,8 +152,8 @@ def test_reply_to_closed_email_or_sms_reopens_it(pipeline: Pipeline,
         assert (statuses[ticket].previous_status, statuses[ticket].status,
                 statuses[ticket].reason) == ("closed", "open", "reopened")
         assert pipeline.ticket(ticket)["status"] == "open"
-        assert pipeline.redis.zscore(f"{pipeline.base()}:status:open", ticket) is not None
-        assert pipeline.redis.zscore(f"{pipeline.base()}:status:closed", ticket) is None
+        assert pipeline.redis.zscore(pipeline.keys.status_view("acme", "open"), ticket) is not None
+        assert pipeline.redis.zscore(pipeline.keys.status_view("acme", "closed"), ticket) is None
     assert len(pipeline.events.of_type(TicketCreated)) == 2
 
 
@@ -217,7 +217,7 @@ def test_redelivered_message_changes_nothing(pipeline: Pipeline, ingest: WorkerP
     assert {c.ticket_id for c in created} == {ticket}
     after = pipeline.ticket(ticket)
     assert int(after["message_count"]) == int(before["message_count"]) + 1  # the marker only
-    assert pipeline.redis.get(f"{pipeline.base()}:seq") == "1"
+    assert pipeline.redis.get(pipeline.keys.seq("acme")) == "1"
 
 
 def inbound_ticket_of(pipeline: Pipeline, message_id: str) -> str:
@@ -250,7 +250,7 @@ def test_an_inbound_message_id_never_takes_over_one_of_our_reply_ids(
     pipeline.publish("inbound.email", "ana@example.com", answer)
     messages_seen(pipeline, 3)  # ana1, our reply (and the forged one under its id), ana2
     assert inbound_ticket_of(pipeline, answer.message_id) == ticket
-    assert pipeline.redis.get(f"{pipeline.base()}:email:{reply.message_id}") == ticket
+    assert pipeline.redis.get(pipeline.keys.email("acme", reply.message_id)) == ticket
 
 
 def test_a_message_id_past_the_dedup_window_never_takes_over_its_first_ticket(
@@ -263,7 +263,7 @@ def test_a_message_id_past_the_dedup_window_never_takes_over_its_first_ticket(
     messages_seen(pipeline, 1)
     ticket = ticket_of(pipeline, ana.message_id)
     before = pipeline.ticket(ticket)
-    assert pipeline.redis.delete(f"{pipeline.base()}:seen:email:{ana.message_id}") == 1
+    assert pipeline.redis.delete(pipeline.keys.seen("acme", "email", ana.message_id)) == 1
     again = email(message_id=ana.message_id, from_email="mallory@example.com",
                   subject="Hello", text="Another text", received_at=at(40 * 86400))
     pipeline.publish("inbound.email", "mallory@example.com", again)
@@ -273,7 +273,7 @@ def test_a_message_id_past_the_dedup_window_never_takes_over_its_first_ticket(
     second = [r for r in created if isinstance(r, TicketCreated)][1]
     assert second.ticket_id != ticket and second.customer.email == "mallory@example.com"
     assert pipeline.ticket(ticket) == before
-    assert pipeline.redis.get(f"{pipeline.base()}:email:{ana.message_id}") == ticket
+    assert pipeline.redis.get(pipeline.keys.email("acme", ana.message_id)) == ticket
     # Every event id still names one content.
     contents: dict[str, set[bytes]] = {}
     for record in pipeline.events.drain():

@@ -70,8 +70,8 @@ def test_new_account_and_settings_reach_a_running_worker(
     message = pipeline.events.wait_for(
         lambda rs: any(isinstance(r, TicketMessage) for r in rs))[-1]
     assert message.account_id == "beta" and message.message_id == later.message_id
-    assert pipeline.redis.get(f"{pipeline.base('beta')}:seq") == "1"
-    assert pipeline.redis.get(f"{pipeline.base('acme')}:seq") is None  # A1: nothing leaked
+    assert pipeline.redis.get(pipeline.keys.seq("beta")) == "1"
+    assert pipeline.redis.get(pipeline.keys.seq("acme")) is None  # A1: nothing leaked
 
 
 def test_invalid_or_older_document_keeps_the_previous_version(

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from harness.embedded import RedisServer
+from workers.state.keys import Keys
 
 _ids = itertools.count()
 _ROTATION = (Path(__file__).resolve().parents[2] / "workers" / "router"
@@ -36,17 +37,18 @@ async def lua_rotation(
     """A `pick(online)` that runs rotation.lua's pick_agent once with that online set."""
     client = aioredis.from_url(_redis_url(), decode_responses=True)
     script = client.register_script(_ROTATION + """
-local base = KEYS[1]
-redis.call('DEL', base .. ':online')
-for i = 2, #ARGV do if ARGV[i] ~= '' then redis.call('ZADD', base .. ':online', 1, ARGV[i]) end end
+local base, online = KEYS[1], KEYS[2]
+redis.call('DEL', online)
+for i = 2, #ARGV do if ARGV[i] ~= '' then redis.call('ZADD', online, 1, ARGV[i]) end end
 local pool = {}
 for p in string.gmatch(ARGV[1], '[^,]+') do pool[#pool + 1] = p end
 return pick_agent(base, 'team', pool, 0)
 """)
-    base = f"lua{next(_ids)}:{{acct}}"
+    keys = Keys(f"lua{next(_ids)}")
 
     async def pick(online: set[str]) -> str | None:
-        result = await script(keys=[base], args=[",".join(pool), *sorted(online)])
+        result = await script(keys=[keys.account("acct"), keys.online("acct")],
+                              args=[",".join(pool), *sorted(online)])
         return result or None
 
     try:

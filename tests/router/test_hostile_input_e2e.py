@@ -24,7 +24,6 @@ from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, command, new_ticket, presence
 from workers.state.business_hours import current_opening
 from workers.state.config_publish import publish_accounts
-from workers.state.store import mark_key
 
 pytestmark = pytest.mark.e2e
 
@@ -80,8 +79,7 @@ def test_one_accounts_bad_state_does_not_stop_the_opening_sweep(
     """Finding 8: whatever breaks one account's drain, the accounts after it still drain,
     and the broken one is retried on its own."""
     waiting, opening = _backlogs_before_opening(pipeline, router, clock, acme)
-    broken = mark_key(pipeline.settings, "acme", "drain", f"open:{opening.isoformat()}",
-                      "shipping")
+    broken = pipeline.keys.mark("acme", "drain", f"open:{opening.isoformat()}", "shipping")
     pipeline.redis.hset(broken, "not", "a string")  # GET on it: WRONGTYPE
     clock.set(NEXT_MONDAY_OPEN)
     router.wait_for_log("hours began for beta: 2 waiting tickets assigned")

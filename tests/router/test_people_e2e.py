@@ -75,7 +75,7 @@ def test_outside_hours_tickets_wait_then_go_out_in_arrival_order(
     clock.set(just_before)
     for agent in ("ag-2", "ag-3"):
         presence(pipeline, agent, "heartbeat", at=just_before, applied_by=router)
-    assert pipeline.redis.zcard(f"{pipeline.base()}:backlog:shipping") == 3
+    assert pipeline.redis.zcard(pipeline.keys.backlog("acme", "shipping")) == 3
     clock.set(NEXT_MONDAY_OPEN)  # ... and hours begin
     router.wait_for_log("hours began for acme: 3 waiting tickets assigned")
     drained = [assignments(pipeline, t.ticket_id, 2)[1] for t in (waiting[0], waiting[2],
@@ -83,7 +83,7 @@ def test_outside_hours_tickets_wait_then_go_out_in_arrival_order(
     assert [c.method for c in drained] == ["backlog"] * 3
     # Arrival order, same rotation (the manual assignment did not take ag-3's turn).
     assert [c.agent_id for c in drained] == ["ag-2", "ag-3", "ag-2"]
-    assert pipeline.redis.zcard(f"{pipeline.base()}:backlog:shipping") == 0
+    assert pipeline.redis.zcard(pipeline.keys.backlog("acme", "shipping")) == 0
 
 
 def test_waiting_tickets_go_to_an_agent_coming_online(
@@ -138,7 +138,7 @@ def test_manual_assignment_roles_and_accounts(
         team_id="billing")).reason
     # the refused commands changed nothing
     assert pipeline.ticket(a.ticket_id).get("agent_id") is None
-    history = pipeline.redis.lrange(f"{pipeline.base()}:history:{a.ticket_id}", 0, -1)
+    history = pipeline.redis.lrange(pipeline.keys.history("acme", a.ticket_id), 0, -1)
     assert len(history) == 4
     assert pipeline.ticket(theirs.ticket_id, "beta") == beta_before
 

@@ -13,7 +13,7 @@ from tests.pipeline import Pipeline
 from tests.router.helpers import assignments, new_ticket, presence
 from workers.router.store import RouterStore
 from workers.runtime.settings import Settings
-from workers.state.presence import offline_key, online_key
+from workers.state.keys import Keys
 from workers.state.store import connect
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def test_heartbeats_bring_agents_back_after_redis_lost_its_state(
         presence(pipeline, agent, at=MONDAY_OPEN, applied_by=router)
     # Redis loses acme's state (the Redis of the tests is shared: only this test's keys).
     lost = list(pipeline.redis.scan_iter(match=f"{pipeline.base()}:*", count=1000))
-    assert f"{pipeline.base()}:online" in lost
+    assert pipeline.keys.online("acme") in lost
     pipeline.redis.delete(*lost)
     waiting = new_ticket(pipeline, from_number="+15550009000")
     assert assignments(pipeline, waiting.ticket_id)[0].agent_id is None  # nobody is online
@@ -52,7 +52,8 @@ async def test_presence_records_in_any_order_and_repeated_end_in_the_newest_stat
         settings: Settings) -> None:
     client = connect(settings)
     store = RouterStore(settings, client)
-    key = online_key(settings, "acme")
+    keys = Keys.of(settings)
+    key = keys.online("acme")
 
     async def apply(status: str, second: int) -> bool:
         return await store.set_presence("acme", "ag-1", status,
@@ -75,7 +76,7 @@ async def test_presence_records_in_any_order_and_repeated_end_in_the_newest_stat
         assert await apply("offline", 40) and await apply("online", 35)  # explicit: log order
         assert await seen() == MONDAY_OPEN.timestamp() + 35
         assert await apply("heartbeat", 36)  # the online cleared the offline time
-        await client.delete(key, offline_key(settings, "acme"))  # Redis lost its state
+        await client.delete(key, keys.offline("acme"))  # Redis lost its state
         assert await apply("heartbeat", 37) and await seen() == MONDAY_OPEN.timestamp() + 37
     finally:
         await client.aclose()

@@ -126,11 +126,11 @@ def test_two_replicas_assign_2000_tickets_fairly_and_once(
         if isinstance(r, TicketAssigned):
             changes.setdefault(r.ticket_id, set()).add(r.event_id)
     assert all(len(ids) == 1 for ids in changes.values()), "a ticket was assigned twice"
-    per_agent = Counter(pipeline.redis.hget(f"{pipeline.base('rr5')}:ticket:{t}", "agent_id")
+    per_agent = Counter(pipeline.redis.hget(pipeline.keys.ticket("rr5", t), "agent_id")
                         for t in changes)
     assert set(per_agent) == {f"a{i}" for i in range(5)}
     assert max(per_agent.values()) - min(per_agent.values()) <= 1, per_agent
-    assert len(pipeline.redis.lrange(f"{pipeline.base('rr5')}:history:{next(iter(changes))}",
+    assert len(pipeline.redis.lrange(pipeline.keys.history("rr5", next(iter(changes))),
                                      0, -1)) == 1
 
 
@@ -186,7 +186,7 @@ def test_redelivered_ticket_keeps_its_first_assignment(
                if isinstance(r, TicketAssigned) and r.ticket_id == created.ticket_id]
     assert {r.event_id for r in replays} == {first.event_id}
     assert {r.agent_id for r in replays} == {first.agent_id}
-    history = pipeline.redis.lrange(f"{pipeline.base()}:history:{created.ticket_id}", 0, -1)
+    history = pipeline.redis.lrange(pipeline.keys.history("acme", created.ticket_id), 0, -1)
     assert len(history) == 1
     notes = [n for n in pipeline.tail("notifications").drain() if isinstance(n, Notification)]
     assert {n.kind for n in notes} >= {"assigned", "team_new_ticket"}

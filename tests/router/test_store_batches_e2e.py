@@ -17,7 +17,7 @@ from workers.router.decide import plan_new_ticket
 from workers.router.rules import TicketFacts
 from workers.router.store import ReadStep, RouterStore, Step
 from workers.runtime.settings import Settings
-from workers.state.presence import online_key
+from workers.state.keys import Keys
 from workers.state.store import connect
 from workers.state.tickets import TicketStore
 
@@ -37,7 +37,7 @@ async def test_interleaved_accounts_keep_order_rotation_and_first_decision(
     client = connect(settings)
     try:
         for doc in (acme, beta):
-            await client.zadd(online_key(settings, doc.account_id),
+            await client.zadd(Keys.of(settings).online(doc.account_id),
                               {a.id: NOW.timestamp() for a in doc.agents})
         messages = [sms(account_id="acme", from_number="+15550000001"),
                     sms(account_id="beta", from_number="+15550000001"),
@@ -65,9 +65,9 @@ async def test_interleaved_accounts_keep_order_rotation_and_first_decision(
         assert results[2] == ("acme-0", messages[0].message_id)
         assert results[4] == results[0]  # routed once: the first decision comes back
         assert results[5] == "missing"
-        history = await client.lrange(f"{store.base('acme')}:history:{a1.ticket_id}", 0, -1)
+        history = await client.lrange(store.keys.history("acme", a1.ticket_id), 0, -1)
         assert len(history) == 1
-        assert (await TicketStore(settings, client).get("acme", a1.ticket_id))[
-            "agent_id"] == "acme-0"
+        ticket = await TicketStore(settings, client).get("acme", a1.ticket_id)
+        assert ticket is not None and ticket.agent_id == "acme-0"
     finally:
         await client.aclose()

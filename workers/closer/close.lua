@@ -28,10 +28,9 @@ local previous = ticket[2]
 if tonumber(ticket[1]) ~= version or (previous ~= 'open' and previous ~= 'snoozed') then
   return false
 end
--- Same status change as workers/set_status.lua: the ticket stays in exactly one view.
-redis.call('HSET', key, 'status', 'closed', 'closed_at', ARGV[4], 'closed_reason', 'inactivity')
-redis.call('ZREM', base .. ':status:' .. previous, ticket_id)
-redis.call('ZADD', base .. ':status:closed', ticket[3], ticket_id)
+-- The ticket stays in exactly one status view (prelude workers/state/lua/status_view.lua).
+move_status_view(base, ticket_id, previous, 'closed', ticket[3])
+redis.call('HSET', key, 'closed_at', ARGV[4], 'closed_reason', 'inactivity')
 redis.call('HDEL', base .. ':countdowns', ticket_id)
 redis.call('ZREM', base .. ':timers', ticket_id)
 redis.call('ZADD', base .. ':retention', ARGV[3], ticket_id)  -- forgotten after retention

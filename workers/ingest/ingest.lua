@@ -103,9 +103,7 @@ local function thread_one(plan)
       ticket_id = false  -- a closed chat is never reopened: a new ticket starts
     elseif status == 'closed' or status == 'snoozed' then
       local number = redis.call('HGET', ticket_key, 'number')
-      redis.call('HSET', ticket_key, 'status', 'open')
-      redis.call('ZREM', base .. ':status:' .. status, ticket_id)
-      redis.call('ZADD', base .. ':status:open', number, ticket_id)
+      move_status_view(base, ticket_id, status, 'open', number)  -- prelude status_view.lua
       outcome['kind'] = (status == 'closed') and 'reopened' or 'unsnoozed'
       outcome['previous_status'] = status
     else

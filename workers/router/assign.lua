@@ -4,7 +4,7 @@
 -- a redelivered command re-publishes the same event. Manual changes never move a cursor.
 --
 -- KEYS[1]  account base `tf:{acme}`
--- KEYS[2]  the command's mark (`mark_key` in workers/store.py: its kind's own family)
+-- KEYS[2]  the command's mark (`Keys.mark` in workers/state/keys.py: its kind's own family)
 -- ARGV[1]  account id    ARGV[2] ticket id   ARGV[3] event id   ARGV[4] time (RFC 3339)
 -- ARGV[5]  mode:
 --          set_agent (ARGV[9] agent or '' to unassign; team kept)

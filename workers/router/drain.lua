@@ -5,7 +5,7 @@
 -- the same events instead of assigning again.
 --
 -- KEYS[1]  account base `tf:{acme}`
--- KEYS[2]  the trigger's mark for this pool (`mark_key` in workers/store.py, kind `drain`)
+-- KEYS[2]  the trigger's mark for this pool (`Keys.mark` in workers/state/keys.py, kind `drain`)
 -- ARGV[1]  account id   ARGV[2] time (RFC 3339)
 -- ARGV[3]  event id prefix (the ticket id is appended)      ARGV[4] most tickets to assign
 -- ARGV[5]  pool name    ARGV[6] online cutoff (epoch seconds)  ARGV[7..] pool agents in order

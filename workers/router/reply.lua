@@ -6,7 +6,7 @@
 -- replies never extend it.
 --
 -- KEYS[1]  account base `tf:{acme}`
--- KEYS[2]  the command's mark (`mark_key` in workers/store.py, kind `reply`)
+-- KEYS[2]  the command's mark (`Keys.mark` in workers/state/keys.py, kind `reply`)
 -- ARGV[1]  account id   ARGV[2] ticket id
 -- ARGV[3]  '1' if the author may claim the ticket (an agent whose role may assign), else '0'
 -- ARGV[4]  actor id     ARGV[5] assignment event id   ARGV[6] time (RFC 3339)

@@ -1,10 +1,11 @@
 -- Move a ticket to a new status and keep the per-status views in step.
 --
--- Invariants: a ticket is in exactly one `status:<s>` view, the one its hash names; with a
+-- Invariants: a ticket is in exactly one `status:<s>` view, the one its hash names
+-- (`move_status_view`, prelude workers/state/lua/status_view.lua); with a
 -- mark, a command is applied once and a replay returns the first answer.
 --
 -- KEYS[1]  account base, e.g. `tf:{acme}`
--- KEYS[2]  optional mark (`mark_key` in workers/store.py, kind `set_status`); absent for none
+-- KEYS[2]  optional mark (`Keys.mark` in workers/state/keys.py, kind `set_status`); absent for none
 -- ARGV[1]  ticket id
 -- ARGV[2]  new status: open | snoozed | closed
 -- ARGV[3]  the change's instant, epoch seconds: a closed ticket enters `:retention` with it
@@ -22,9 +23,7 @@ local fields = redis.call('HMGET', key, 'status', 'number')
 local previous, number = fields[1], fields[2]
 if not previous then return false end
 if previous ~= status then
-  redis.call('HSET', key, 'status', status)
-  redis.call('ZREM', base .. ':status:' .. previous, ticket_id)
-  redis.call('ZADD', base .. ':status:' .. status, number, ticket_id)
+  move_status_view(base, ticket_id, previous, status, number)  -- prelude status_view.lua
   if status == 'closed' then redis.call('ZADD', base .. ':retention', ARGV[3], ticket_id) end
 end
 if mark_key then redis.call('SET', mark_key, previous, 'EX', 604800) end

@@ -1,7 +1,6 @@
-"""The Redis connection and the names of ticketflow's keys.
+"""The Redis connection, script loading and ordered calls.
 
-Every key of an account carries the account as a hash tag (`tf:{acme}:...`), so all of
-an account's keys share one Redis Cluster slot and one Lua script can touch them together.
+The keys themselves are named in `workers.state.keys`.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -37,35 +36,16 @@ def connect_pubsub(settings: Settings) -> Any:
     return aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5)
 
 
-def account_base(settings: Settings, account_id: str) -> str:
-    """The prefix of every key of one account: `tf:{acme}`."""
-    return f"{settings.redis_prefix}:{{{account_id}}}"
+PRELUDES = Path(__file__).with_name("lua")
+"""Shared Lua preludes: rules more than one script enforces, each written once."""
 
 
-def ticket_key(settings: Settings, account_id: str, ticket_id: str) -> str:
-    """The hash holding one ticket's state."""
-    return f"{account_base(settings, account_id)}:ticket:{ticket_id}"
-
-
-MarkKind = Literal["assign", "transfer", "reply", "set_status", "set_tags", "drain"]
-"""The steps that keep a dedup mark; each kind has a key family of its own."""
-
-
-def mark_key(settings: Settings, account_id: str, kind: MarkKind, *parts: str) -> str:
-    """The dedup mark of one applied step: `tf:{acme}:mark:<kind>:<parts>`.
-
-    A mark stores its step's outcome in that kind's own format, so a client-chosen id must
-    never name another kind's mark: the kind is a fixed word, each kind always has the same
-    number of parts, and every part but the last is length-prefixed, so ("a:b", "c") and
-    ("a", "b:c") name different marks.
-    """
-    head = "".join(f"{len(part)}:{part}:" for part in parts[:-1])
-    return f"{account_base(settings, account_id)}:mark:{kind}:{head}{parts[-1]}"
-
-
-def load_script(client: Any, path: Path) -> Any:
-    """Register a Lua script kept in a `.lua` file next to the code that calls it."""
-    return client.register_script(path.read_text())
+def load_script(client: Any, path: Path, preludes: Sequence[str | Path] = ()) -> Any:
+    """Register a Lua script kept in a `.lua` file next to the code that calls it, with
+    the named preludes (a name: `workers/state/lua/<name>.lua`; a path: that file) in front
+    of it, so the functions they define are there when the script runs."""
+    parts = [(PRELUDES / f"{p}.lua" if isinstance(p, str) else p).read_text() for p in preludes]
+    return client.register_script("\n".join([*parts, path.read_text()]))
 
 
 class OrderedCalls:
