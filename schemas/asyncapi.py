@@ -130,18 +130,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("handoff", "send", "inbound.webchat", ("WebchatMessage",)),
     *(Operation(kind, "receive", "accounts.config") for kind in KINDS),
     *(Operation(kind, "send", "deadletter") for kind in KINDS),
-    Operation("cli", "send", "accounts.config"),
+    Operation("cli", "send", "accounts.config", ("AccountDocument",)),
     Operation("cli", "send", "tickets.commands", ("AssignCommand", "TransferCommand")),
     Operation("cli", "send", "agents.presence"),
 )
 
+_INTERNAL_METHOD = "For the `internal` method: the transcript enters the pipeline as a message."
 WHY = {
-    ("router", "send", "accounts.config"): "publishes an account's applied document again "
-    "after a refused newer record, so compaction cannot leave only the refused one",
-    ("handoff", "send", "inbound.sms"): "the `internal` method feeds the transcript back in",
-    ("handoff", "send", "inbound.email"): "the `internal` method feeds the transcript back in",
-    ("handoff", "send", "inbound.webchat"): "the `internal` method feeds the transcript back in",
+    ("router", "send", "accounts.config"): "After refusing a record, the router publishes the "
+    "account's applied document again, so that compaction cannot leave the refused one alone.",
+    ("handoff", "send", "inbound.sms"): _INTERNAL_METHOD,
+    ("handoff", "send", "inbound.email"): _INTERNAL_METHOD,
+    ("handoff", "send", "inbound.webchat"): _INTERNAL_METHOD,
 }
+"""Why a party sends to a topic, where its name does not say it."""
 
 TOMBSTONE = "AccountDeleted"
 
@@ -235,8 +237,8 @@ def document() -> dict[str, Any]:
         operations[f"{op.party}-{op.action}-{channel_id(op.topic)}"] = {
             "action": op.action,
             "channel": {"$ref": f"#/channels/{channel_id(op.topic)}"},
-            "summary": f"{PARTIES[op.party].capitalize()} {verb} {op.topic}"
-                       + (f": {why}." if why else "."),
+            "summary": f"{PARTIES[op.party].capitalize()} {verb} {op.topic}.",
+            **({"description": why} if why else {}),
             "tags": [{"name": op.party}],
             "messages": [{"$ref": f"#/channels/{channel_id(op.topic)}/messages/{name}"}
                          for name in named],
