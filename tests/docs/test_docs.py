@@ -1,6 +1,7 @@
 """The docs stand on their own and keep up with the code: every behaviour id the repo
 cites is defined in docs/behaviour.md, every variable the code reads and every metric it
-exports is in docs/operations.md, and every link between the docs resolves inside the repo."""
+exports is in docs/operations.md, every Redis key family is in docs/design.md, and every
+link between the docs resolves inside the repo."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from workers.runtime.settings import VARIABLES
+from workers.state.keys import families
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
@@ -138,3 +140,16 @@ def test_readme_is_short_and_starts_with_the_two_commands() -> None:
     assert len(lines) < 200
     assert any(line.startswith("make run") for line in lines[:6])
     assert any(line.startswith("make test") for line in lines[:6])
+
+
+def test_every_key_family_of_the_catalogue_is_in_the_design() -> None:
+    section = (DOCS / "design.md").read_text().split("## Redis data model", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    missing = []
+    for family in families():
+        if family.type in ("prefix", "pattern"):
+            continue
+        head = family.pattern.removeprefix("tf:{<account_id>}:").split("<", 1)[0]
+        if f"`{head}" not in section:
+            missing.append(family.pattern)
+    assert not missing, f"key families not in docs/design.md's Redis data model: {missing}"
