@@ -153,3 +153,11 @@ def test_every_key_family_of_the_catalogue_is_in_the_design() -> None:
         if f"`{head}" not in section:
             missing.append(family.pattern)
     assert not missing, f"key families not in docs/design.md's Redis data model: {missing}"
+
+
+def test_every_module_is_in_the_design_layout() -> None:
+    section = (DOCS / "design.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    modules = [path for path in files("workers", "schemas", "harness", suffixes=(".py", ".lua"))
+               if path.name not in ("__init__.py", "__main__.py")]
+    missing = [str(path.relative_to(ROOT)) for path in modules if path.name not in section]
+    assert not missing, f"add a line for each to docs/design.md's Layout: {missing}"
