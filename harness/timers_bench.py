@@ -21,13 +21,15 @@ import msgspec
 import redis
 
 from harness.embedded import EmbeddedStack, RedisServer
+from schemas.codec import encode
 from schemas.config import AccountDocument, AutoClose
-from workers.closer.agent import EventPublisher
 from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import Countdown
 from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
 from workers.runtime.ids import ticket_id_for
+from workers.runtime.kafka import make_producer
+from workers.runtime.records import Outgoing
 from workers.runtime.settings import Settings
 from workers.runtime.wakeups import Wakeups
 from workers.state.keys import Keys
@@ -92,17 +94,22 @@ def measure_memory(settings: Settings, timers: int, accounts: int) -> int:
 
 async def _fire_all(settings: Settings, now: datetime) -> int:
     client: Any = connect(settings)
-    publisher = EventPublisher(settings)
-    await publisher.producer.start()
+    producer = make_producer(settings)
+
+    async def publish(outgoing: list[Outgoing]) -> None:  # the embedded broker stays up
+        await asyncio.gather(*[await producer.send(settings.topic(o.topic), encode(o.value),
+                                                   key=o.key.encode()) for o in outgoing])
+
+    await producer.start()
     try:
         loop = FireLoop(CountdownStore(settings, client), DueIndex(settings, client),
                         _Accounts(), _FixedClock(now), Wakeups(client, []),  # type: ignore[arg-type]
-                        publisher)
+                        publish)
         while await loop.fire_due(now):
             pass
         return loop.closed
     finally:
-        await publisher.producer.stop()
+        await producer.stop()
         await client.aclose()
 
 

@@ -94,21 +94,19 @@ def worker(kind: str) -> None:
 
 def run_worker(kind: str) -> None:
     """Run one replica of a kind until it has drained: the one launch path of deploy/,
-    `make run`, the tests, the chaos run and the benchmark (all start `ticketflow worker`)."""
-    import importlib
+    `make run`, the tests, the chaos run and the benchmark (all start `ticketflow worker`),
+    and of `python -m workers.<kind>`. The runtime (workers/runtime/replica.py) does the
+    same for every kind; helpdesk secrets come from the environment by the names accounts
+    give."""
     import os
 
+    from workers.kinds import KINDS
     from workers.runtime.durability import warn_if_redis_loses_writes
-    from workers.runtime.lifetime import run_replica
+    from workers.runtime.replica import run_kind
 
     settings = Settings.from_env()
     warn_if_redis_loses_writes(settings)
-    agent = importlib.import_module(f"workers.{kind}.agent")
-    if kind == "handoff":
-        # Helpdesk secrets are read from the environment by the names accounts give.
-        run_replica(agent.run(settings, dict(os.environ)))
-    else:
-        run_replica(agent.run(settings))
+    run_kind(KINDS[kind], settings, os.environ)
 
 
 @main.group()

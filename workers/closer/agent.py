@@ -3,12 +3,8 @@ tickets whose countdown ran out (C1-C6)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-from typing import Any
 
-from schemas.codec import encode
 from schemas.internal import CountdownCancel, CountdownStart, CustomerTyping
 from workers.closer.countdowns import CountdownStore
 from workers.closer.deadline import inactivity_period
@@ -16,14 +12,11 @@ from workers.closer.due_index import DueIndex
 from workers.closer.firing import FireLoop
 from workers.closer.retention import RetentionSweep
 from workers.closer.watched_accounts import WatchedAccounts
-from workers.runtime.clock import ControlledClock, make_clock
-from workers.runtime.consumer import ConsumerLoop
-from workers.runtime.failures import Backoff, is_transient
-from workers.runtime.kafka import make_producer
+from workers.runtime.clock import ControlledClock
+from workers.runtime.consumer import Background
 from workers.runtime.records import Decoded, Outgoing
-from workers.runtime.settings import Settings
+from workers.runtime.replica import Kind, Resources, Wiring
 from workers.runtime.wakeups import Wakeups
-from workers.state.store import connect, connect_pubsub
 
 log = logging.getLogger(__name__)
 
@@ -71,78 +64,33 @@ class TimersHandler:
         return []
 
 
-class EventPublisher:
-    """Publishes the closer's own events, retrying while the broker is unavailable."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self.producer = make_producer(settings)
-
-    async def __call__(self, outgoing: list[Outgoing]) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                futures = [await self.producer.send(self._settings.topic(o.topic),
-                                                    encode(o.value), key=o.key.encode())
-                           for o in outgoing]
-                await asyncio.gather(*futures)
-                return
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("closer publish failed: %s; retrying in %.2fs", exc,
-                            backoff.delay)
-                await backoff.pause()
-
-
-async def run(settings: Settings) -> None:
-    """Run one closer replica until SIGTERM."""
-    client: Any = connect(settings)
-    clock = make_clock(settings.clock, client, settings.redis_prefix)
+def build(resources: Resources) -> Wiring:
+    """The timers handler, the fire loop and the retention sweep, publishing through the
+    loop's producer; the registry is `WatchedAccounts` (see KIND)."""
+    settings, client, clock = resources.settings, resources.redis, resources.clock
+    registry = resources.registry
+    assert isinstance(registry, WatchedAccounts)
     store = CountdownStore(settings, client)
     index = DueIndex(settings, client)
-    channels = [index.wake_channel]
-    if isinstance(clock, ControlledClock):
-        channels.append(clock.key)
-    listener: Any = connect_pubsub(settings)
-    wakeups = Wakeups(listener, channels)
-    registry = WatchedAccounts(settings)
-    publisher = EventPublisher(settings)
-    fire = FireLoop(store, index, registry, clock, wakeups, publisher)
+    controlled = [clock.key] if isinstance(clock, ControlledClock) else []
+    wakeups = Wakeups(resources.pubsub, [index.wake_channel, *controlled])
+    fire = FireLoop(store, index, registry, clock, wakeups, resources.publish)
     # Its own wake-ups: one event shared with the fire loop would be cleared by either.
-    sweep_wakeups = Wakeups(listener, [clock.key] if isinstance(clock, ControlledClock) else [])
+    sweep_wakeups = Wakeups(resources.pubsub, controlled)
     sweep = RetentionSweep(settings, client, registry, clock, sweep_wakeups)
     registry.on_auto_close_change = fire.settings_changed
-    consumer = ConsumerLoop(settings, TimersHandler(store, index, registry))
 
-    def stop() -> None:
-        consumer.stop()
-        fire.stop()
-        sweep.stop()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
-    try:
-        await registry.start()
-        await publisher.producer.start()
-        await wakeups.start()
-        await sweep_wakeups.start()
+    async def announce() -> None:  # the fire loop starts right after the start steps
         log.info("closer fire loop ready (clock: %s)", settings.clock)
-        tasks = [asyncio.create_task(fire.run(), name="closer-fire"),
-                 asyncio.create_task(consumer.run(), name="closer-consume"),
-                 asyncio.create_task(sweep.run(), name="closer-retention")]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-        finally:
-            stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        await wakeups.stop()
-        await sweep_wakeups.stop()
-        await publisher.producer.stop()
-        await registry.stop()
-        await client.aclose()
-        await listener.aclose()
+
+    return Wiring(
+        TimersHandler(store, index, registry),
+        background=[Background("fire", fire.run, fire.stop),
+                    Background("retention", sweep.run, sweep.stop)],
+        on_start=[wakeups.start, sweep_wakeups.start, announce],
+        on_stop=[wakeups.stop, sweep_wakeups.stop])
+
+
+KIND = Kind(name=TimersHandler.worker, topics=TimersHandler.topics, build=build,
+            known_accounts_only=False,  # a countdown of an unknown account fires nothing
+            registry=WatchedAccounts)

@@ -29,7 +29,7 @@ import aiohttp
 import msgspec
 
 from schemas.codec import encode
-from schemas.config import SECRET_PREFIX, AccountDocument
+from schemas.config import AccountDocument
 from schemas.handoff import HandoffRequest, HandoffResult
 from workers.handoff import metrics, notices
 from workers.handoff.decide import Decision, decide, handoff_result, helpdesk_ticket
@@ -40,15 +40,13 @@ from workers.handoff.message import custom_message
 from workers.handoff.retry import PermanentHelpdeskError, RetryPolicy, with_retries
 from workers.handoff.store import EndClass, HandoffStore
 from workers.handoff.zendesk import Zendesk
-from workers.runtime.clock import Clock, make_clock
-from workers.runtime.consumer import ConsumerLoop
+from workers.runtime.clock import Clock
 from workers.runtime.deadletter import dead_letter
 from workers.runtime.failures import is_transient
 from workers.runtime.kafka import group_timeouts
 from workers.runtime.records import Decoded, Outgoing
+from workers.runtime.replica import Kind, Resources, Wiring
 from workers.runtime.settings import Settings
-from workers.state.accounts import AccountRegistry
-from workers.state.store import connect
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +68,10 @@ class HandoffHandler:
     worker = "handoff"
     topics = ("handoff.requests",)
 
-    def __init__(self, settings: Settings, store: HandoffStore, registry: AccountRegistry,
-                 client: Any, clock: Clock, session: aiohttp.ClientSession,
-                 env: Mapping[str, str]) -> None:
+    def __init__(self, settings: Settings, store: HandoffStore, client: Any, clock: Clock,
+                 session: aiohttp.ClientSession, env: Mapping[str, str]) -> None:
         self._settings = settings
         self._store = store
-        self._registry = registry
         self._client = client
         self._clock = clock
         self._session = session
@@ -87,9 +83,7 @@ class HandoffHandler:
         self._running: dict[tuple[str, str], asyncio.Task[list[Outgoing]]] = {}
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
-        # A request for an account whose document was published just before it waits
-        # (bounded) for that document instead of being dead-lettered as unknown.
-        await self._registry.known_accounts({i.value.account_id for i in batch})
+        # Requests of known accounts only, each with its document (the loop's check).
         deadline = time.monotonic() + self._budget_s
         # Requests of one conversation stay in order (an `email_required` then the retry
         # with the email); different conversations do not wait for each other.
@@ -131,10 +125,8 @@ class HandoffHandler:
 
     async def _handle_alone(self, item: Decoded, deadline: float) -> list[Outgoing]:
         request: HandoffRequest = item.value
-        account = self._registry.get(request.account_id)
-        if account is None:
-            return [dead_letter(item.record, f"account_id: unknown account "
-                                f"{request.account_id!r}", self.worker, request.account_id)]
+        account = item.account
+        assert account is not None, "the loop's unknown-account check lets known ones through"
         decision = decide(request, account)
         if decision.verdict in ("declined", "email_required"):
             # Not an end of the conversation: the AI agent carries on (and may ask again),
@@ -291,19 +283,14 @@ class HandoffHandler:
         return Outgoing("handoff.results", result.handoff_id, result)
 
 
-async def run(settings: Settings, env: Mapping[str, str]) -> None:
-    """Run one handoff replica until SIGTERM; `env` holds the helpdesk secrets by name
-    (only `TICKETFLOW_SECRET_*` variables are kept)."""
-    env = {name: value for name, value in env.items() if name.startswith(SECRET_PREFIX)}
-    client: Any = connect(settings)
-    registry = AccountRegistry(settings)
-    async with aiohttp.ClientSession() as session:
-        handler = HandoffHandler(settings, HandoffStore(settings, client), registry, client,
-                                 make_clock(settings.clock, client, settings.redis_prefix),
-                                 session, env)
-        loop = ConsumerLoop(settings, handler, registry)
-        loop.install_signal_handlers()
-        try:
-            await loop.run()
-        finally:
-            await client.aclose()
+def build(resources: Resources) -> Wiring:
+    """The handler with its HTTP session (closed at stop); `resources.secrets` holds the
+    helpdesk secrets by name, read by the names the accounts give."""
+    session = aiohttp.ClientSession()
+    settings, client = resources.settings, resources.redis
+    handler = HandoffHandler(settings, HandoffStore(settings, client), client,
+                             resources.clock, session, resources.secrets)
+    return Wiring(handler, on_stop=[session.close])
+
+
+KIND = Kind(name=HandoffHandler.worker, topics=HandoffHandler.topics, build=build)

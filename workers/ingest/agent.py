@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from schemas.inbound import WebchatTyping
 from workers.ingest.events import ticket_events, typing_event
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
-from workers.runtime.consumer import ConsumerLoop
-from workers.runtime.deadletter import dead_letter
 from workers.runtime.records import Decoded, Outgoing
-from workers.runtime.settings import Settings
-from workers.state.accounts import AccountRegistry
-from workers.state.store import connect
+from workers.runtime.replica import Kind, Resources, Wiring
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +22,15 @@ class IngestHandler:
     worker = "ingest"
     topics = INBOUND_TOPICS
 
-    def __init__(self, store: IngestStore, registry: AccountRegistry) -> None:
+    def __init__(self, store: IngestStore) -> None:
         self._store = store
-        self._registry = registry
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
         out: list[Outgoing] = []
         messages: list[Decoded] = []
         typings: list[WebchatTyping] = []
-        known = await self._registry.known_accounts({i.value.account_id for i in batch})
-        for item in batch:
-            if item.value.account_id not in known:
-                out.append(dead_letter(item.record, f"account_id: unknown account "
-                                       f"{item.value.account_id!r}", self.worker))
-            elif isinstance(item.value, WebchatTyping):
+        for item in batch:  # of known accounts only (the loop's check)
+            if isinstance(item.value, WebchatTyping):
                 typings.append(item.value)
             else:
                 messages.append(item)
@@ -56,14 +46,8 @@ class IngestHandler:
         return out
 
 
-async def run(settings: Settings) -> None:
-    """Run one ingest replica until SIGTERM."""
-    client: Any = connect(settings)
-    registry = AccountRegistry(settings)
-    loop = ConsumerLoop(settings, IngestHandler(IngestStore(settings, client), registry),
-                        registry)
-    loop.install_signal_handlers()
-    try:
-        await loop.run()
-    finally:
-        await client.aclose()
+def build(resources: Resources) -> Wiring:
+    return Wiring(IngestHandler(IngestStore(resources.settings, resources.redis)))
+
+
+KIND = Kind(name=IngestHandler.worker, topics=INBOUND_TOPICS, build=build)

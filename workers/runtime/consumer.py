@@ -22,6 +22,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.codec import DecodeError, decode, encode
+from workers.runtime.account_check import split_by_account
 from workers.runtime.deadletter import dead_letter
 from workers.runtime.failures import Backoff, is_transient
 from workers.runtime.http import Liveness, serve
@@ -78,13 +79,33 @@ class _Assignments(ConsumerRebalanceListener):
         log.info("%s partitions assigned: %d", self.worker, len(assigned))
 
 
+@dataclass(frozen=True)
+class Background:
+    """A loop a replica runs beside the consume loop (the closer's fires, the router's
+    opening sweep). `stop` asks it to finish what it is doing and return; a loop without
+    one is cancelled at shutdown. Its failure stops the replica."""
+
+    name: str
+    run: Callable[[], Awaitable[None]]
+    stop: Callable[[], None] | None = None
+
+
+Hook = Callable[[], Awaitable[None]]
+
+
 class ConsumerLoop:
-    """Runs one handler over its topics until stopped (SIGTERM drains and commits)."""
+    """Runs one handler over its topics until stopped (SIGTERM drains and commits), with
+    the hooks of its kind: background loops, start and stop steps, and the unknown-account
+    check (records of accounts the registry does not know become dead letters before the
+    handler sees the batch)."""
 
     def __init__(self, settings: Settings, handler: BatchHandler,
                  registry: AccountRegistry | None = None,
-                 background: list[Callable[[ConsumerLoop], Awaitable[None]]] | None = None,
-                 ) -> None:
+                 background: Sequence[Background] = (),
+                 on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = (),
+                 known_accounts_only: bool = False) -> None:
+        if known_accounts_only and registry is None:
+            raise ValueError("the unknown-account check needs the account registry")
         self.settings = settings
         self.handler = handler
         self.registry = registry
@@ -92,7 +113,11 @@ class ConsumerLoop:
         self._stopping = asyncio.Event()
         self._logical = {settings.topic(t): t for t in handler.topics}
         self.producer = make_producer(settings)
-        self._background = background or []
+        self._background = list(background)
+        self._on_start = list(on_start)
+        self._on_stop = list(on_stop)
+        self._known_accounts_only = known_accounts_only
+        self._failure: BaseException | None = None
         self.liveness = Liveness()
         self._next_offsets: dict[TopicPartition, int] = {}
         self._drained = False
@@ -105,6 +130,9 @@ class ConsumerLoop:
             self._deadline = asyncio.get_running_loop().call_later(SHUTDOWN_GRACE_S,
                                                                    self._overdue)
         self._stopping.set()
+        for job in self._background:
+            if job.stop is not None:
+                job.stop()
 
     def _overdue(self) -> None:
         """Shutdown has taken too long: log where every task is, then leave. Once the last
@@ -127,17 +155,23 @@ class ConsumerLoop:
             loop.add_signal_handler(sig, self.stop)
 
     async def run(self) -> None:
+        """Start, consume until stopped, drain; raises the first background failure."""
         http = (await serve(self.liveness, self.settings.http_port)
                 if self.settings.http_port else None)
         await self.producer.start()
         consumer = make_group_consumer(self.settings, self.handler.worker, [])
+        tasks: list[asyncio.Task[None]] = []
         try:
             if self.registry is not None:
                 await self.registry.start()
+            for hook in self._on_start:
+                await hook()
+            # Before the group join, which may take a while (a rebalance): the closer's
+            # fires do not wait for it.
+            tasks = [self._start(job) for job in self._background]
             consumer.subscribe(list(self._logical), listener=_Assignments(self.handler.worker))
             await consumer.start()
             log.info("%s ready: consuming %s", self.handler.worker, ", ".join(self._logical))
-            tasks = [asyncio.create_task(job(self)) for job in self._background]
             self.liveness.ready = True
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.batch_wait_ms,
@@ -161,13 +195,19 @@ class ConsumerLoop:
                             consumer.resume(*consumer.paused())
                     self._in_batch = False
                     self._measure_lag(consumer)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._end(tasks)
+            if self._failure is not None:
+                raise self._failure
             self._drained = True
             log.info("%s stopping: drained and committed", self.handler.worker)
         finally:
             self.liveness.ready = False
+            await self._end(tasks)  # the loop itself failed: its background goes too
+            for hook in self._on_stop:  # each must be safe whether its start ran or not
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("%s: a stop step failed", self.handler.worker)
             await consumer.stop()
             await self.producer.stop()
             if http is not None:
@@ -178,6 +218,34 @@ class ConsumerLoop:
             # or a replica that runs other loops) long after this one.
             if self._deadline is not None:
                 self._deadline.cancel()
+
+    def _start(self, job: Background) -> asyncio.Task[None]:
+        task = asyncio.create_task(job.run(), name=f"{self.handler.worker}-{job.name}")
+
+        def ended(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is None:
+                return
+            if self._failure is None:
+                log.error("%s: background loop %s failed: stopping this replica",
+                          self.handler.worker, job.name, exc_info=task.exception())
+                self._failure = task.exception()
+            self.stop()
+
+        task.add_done_callback(ended)
+        return task
+
+    async def _end(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Stop the background loops: those with a `stop` finish their step (asked in
+        `stop()`), the others are cancelled. Their failures were recorded when they ended."""
+        if not tasks:
+            return
+        for job in self._background:
+            if job.stop is not None:
+                job.stop()
+        for job, task in zip(self._background, tasks, strict=True):
+            if job.stop is None:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _process(self, consumer: Any, batch: dict[TopicPartition, list[Any]]) -> None:
         t0 = time.perf_counter()
@@ -192,6 +260,9 @@ class ConsumerLoop:
                     decoded.append(Decoded(received, decode(logical, rec.value)))
                 except DecodeError as exc:
                     outgoing.append(dead_letter(received, str(exc), self.handler.worker))
+        if self._known_accounts_only and decoded:
+            decoded, letters = await self._known_only(decoded)
+            outgoing.extend(letters)
         outgoing.extend(await self._handle(decoded))
         t1 = time.perf_counter()
         try:
@@ -235,6 +306,15 @@ class ConsumerLoop:
         self.stats.batches += 1
         self.stats.records += sum(len(r) for r in batch.values())
         self.stats.dead_letters += sum(1 for o in outgoing if o.topic == "deadletter")
+
+    async def _known_only(self, decoded: list[Decoded]) -> tuple[list[Decoded], list[Outgoing]]:
+        """The records of known accounts, each with its document, and dead letters for the
+        others. A record sent right after its new account's document waits (bounded) for
+        that document instead of being refused (`known_accounts`)."""
+        assert self.registry is not None
+        known = await self.registry.known_accounts({i.value.account_id for i in decoded})
+        documents = {a: d for a in known if (d := self.registry.get(a)) is not None}
+        return split_by_account(decoded, documents, self.handler.worker)
 
     def _measure_lag(self, consumer: Any) -> None:
         """Lag per partition: the broker's high watermark (from the last fetch) minus the

@@ -5,9 +5,12 @@ reader use them without importing the loop."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from schemas.config import AccountDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +41,6 @@ class Decoded:
 
     record: Received
     value: Any
+    account: AccountDocument | None = None
+    """Its account's document, set by the loop's unknown-account check for the kinds that
+    run it (the record's account exists); None otherwise."""
