@@ -3,7 +3,6 @@ parser (installed by `make asyncapi`, which `make test` runs first)."""
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +13,7 @@ import yaml
 from schemas import asyncapi
 from schemas.codec import TOPICS
 from schemas.generate import ASYNCAPI_FILE
+from workers.kinds import KINDS
 from workers.runtime.topics import COMPACTED, PARTITIONS
 
 TOOL = Path(__file__).parents[2] / "tools" / "asyncapi"
@@ -54,24 +54,11 @@ def test_operations_send_and_receive_the_records_of_their_channel() -> None:
             <= set(document["channels"][channel]["messages"]), name
 
 
-def consumed_topics(kind: str) -> tuple[str, ...]:
-    """The topics a kind's consumer group reads: its module's `KIND` declares them (or,
-    before the one runtime, its handler class's `topics`)."""
-    module = importlib.import_module(f"workers.{kind}.agent")
-    if hasattr(module, "KIND"):
-        return tuple(module.KIND.topics)
-    handlers = [value for value in vars(module).values()
-                if isinstance(value, type) and value.__module__ == module.__name__
-                and isinstance(getattr(value, "topics", None), tuple)]
-    assert len(handlers) == 1, handlers
-    return handlers[0].topics
-
-
 @pytest.mark.parametrize("kind", asyncapi.KINDS)
 def test_each_kind_receives_what_its_consumer_group_reads(kind: str) -> None:
     received = {op.topic for op in asyncapi.OPERATIONS
                 if op.party == kind and op.action == "receive"}
-    assert received == set(consumed_topics(kind)) | {"accounts.config"}
+    assert received == set(KINDS[kind].topics) | {"accounts.config"}
 
 
 def test_accounts_config_binding_is_how_topics_are_created() -> None:
