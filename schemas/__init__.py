@@ -1,1 +1,1 @@
-"""Wire schemas of every ticketflow topic (CONTRACT.md) as msgspec Structs."""
+"""Wire schemas of every ticketflow topic (docs/contract.md, docs/asyncapi.yaml) as msgspec Structs."""
