@@ -25,15 +25,16 @@ class SystemClock:
 
 
 class ControlledClock:
-    """Time as set by a test in Redis key `<prefix>:clock` (epoch seconds, float).
+    """Time as set by a test in Redis key `key` (`Keys.clock`: `<prefix>:clock`; epoch
+    seconds, float).
 
-    Setting the key also publishes on channel `<prefix>:clock`, so sleepers can wake when
+    Setting the key also publishes on a channel of the same name, so sleepers can wake when
     the test moves time instead of polling.
     """
 
-    def __init__(self, client: Any, redis_prefix: str) -> None:
+    def __init__(self, client: Any, key: str) -> None:
         self.client = client
-        self.key = f"{redis_prefix}:clock"
+        self.key = key
 
     async def now(self) -> datetime:
         value = await self.client.get(self.key)
@@ -47,8 +48,9 @@ class ControlledClock:
         await self.client.publish(self.key, repr(instant.timestamp()))
 
 
-def make_clock(kind: str, client: Any, redis_prefix: str) -> Clock:
-    """The clock a worker uses, from the `clock` setting."""
+def make_clock(kind: str, client: Any, *, key: str) -> Clock:
+    """The clock a worker uses, from the `clock` setting; `key` is where a controlled
+    clock keeps the time (`Keys.clock`)."""
     if kind == "redis":
-        return ControlledClock(client, redis_prefix)
+        return ControlledClock(client, key)
     return SystemClock()
