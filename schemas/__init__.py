@@ -1,1 +1,2 @@
-"""Wire schemas of every ticketflow topic (docs/contract.md, docs/asyncapi.yaml) as msgspec Structs."""
+"""Wire schemas of every ticketflow topic (docs/contract.md, docs/asyncapi.yaml) as msgspec
+Structs."""
