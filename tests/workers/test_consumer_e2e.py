@@ -81,3 +81,44 @@ async def test_an_event_too_large_to_publish_dead_letters_its_record_only(
     # os._exit when a stop hangs) are cancelled, or they would end this test run.
     assert loop._deadline is not None and loop._deadline.cancelled()
     assert again._deadline is not None and again._deadline.cancelled()
+
+
+class SlowFirstBatch(EchoHandler):
+    """Takes longer than the group's max poll interval over its first batch, as a batch
+    whose publish waits out a broker failover does."""
+
+    worker = "slow"
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self.batches = 0
+
+    async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
+        self.batches += 1
+        if self.batches == 1:
+            await asyncio.sleep(self.hold_s)  # the stall under test, not a synchronisation
+        return await super().handle(batch)
+
+
+async def test_a_batch_that_outlasts_the_max_poll_interval_does_not_stop_the_replica(
+        settings: Settings, pipeline: Pipeline) -> None:
+    """The group evicts a member that has not polled within max.poll.interval.ms; the
+    replica joins again and goes on (its batch is redelivered, which the dedup marks make
+    harmless) instead of dying on the client's failed group coordination."""
+    assert settings.profile == "dev"  # a 5 s max poll interval
+    handler = SlowFirstBatch(hold_s=8.0)
+    loop = ConsumerLoop(settings, handler)
+    running = asyncio.create_task(loop.run())
+    try:
+        pipeline.publish("inbound.sms", "+1", sms(message_id="first", body="one"), partition=0)
+        await asyncio.to_thread(pipeline.events.wait_for,
+                                lambda rs: "first" in {r.message_id for r in rs}, timeout_s=60,
+                                what="the stalled batch published")
+        pipeline.publish("inbound.sms", "+1", sms(message_id="later", body="two"), partition=0)
+        await asyncio.to_thread(pipeline.events.wait_for,
+                                lambda rs: "later" in {r.message_id for r in rs}, timeout_s=60,
+                                what="a record after the stall published")
+        assert not running.done(), running
+    finally:
+        loop.stop()
+        await asyncio.wait_for(running, 30)

@@ -174,8 +174,14 @@ class ConsumerLoop:
             log.info("%s ready: consuming %s", self.handler.worker, ", ".join(self._logical))
             self.liveness.ready = True
             while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=self.settings.batch_wait_ms,
-                                               max_records=self.settings.batch_size)
+                try:
+                    batch = await consumer.getmany(timeout_ms=self.settings.batch_wait_ms,
+                                                   max_records=self.settings.batch_size)
+                except asyncio.CancelledError:
+                    if _cancelling():
+                        raise
+                    consumer = await self._rejoin(consumer)
+                    continue
                 self.liveness.polled()
                 if batch:
                     self._in_batch = True
@@ -218,6 +224,24 @@ class ConsumerLoop:
             # or a replica that runs other loops) long after this one.
             if self._deadline is not None:
                 self._deadline.cancel()
+
+    async def _rejoin(self, consumer: Any) -> Any:
+        """A new consumer in place of one whose group coordination died. aiokafka 0.14 can
+        cancel its own heartbeat task while that task leaves the group (a member evicted
+        during a broker failover); the CancelledError then surfaces from `getmany` though
+        nobody cancelled this replica. Nothing is lost: offsets are committed per batch,
+        and what was not committed is redelivered to the new member or another one."""
+        log.warning("%s: the consumer's group coordination failed; joining the group again "
+                    "with a new consumer", self.handler.worker)
+        try:
+            await consumer.stop()
+        except Exception as exc:  # a broken client may not close cleanly: it is dropped
+            log.warning("%s: the old consumer did not close cleanly: %r", self.handler.worker,
+                        exc)
+        fresh = make_group_consumer(self.settings, self.handler.worker, [])
+        fresh.subscribe(list(self._logical), listener=_Assignments(self.handler.worker))
+        await fresh.start()
+        return fresh
 
     def _start(self, job: Background) -> asyncio.Task[None]:
         task = asyncio.create_task(job.run(), name=f"{self.handler.worker}-{job.name}")
@@ -393,3 +417,10 @@ class ConsumerLoop:
 
         await self._with_retry(send_all)
         self.stats.published += len(outgoing)
+
+
+def _cancelling() -> bool:
+    """Whether this task itself is being cancelled (a stop), as opposed to a
+    CancelledError escaping from a future a library cancelled on its own."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
