@@ -63,6 +63,35 @@ class Keys:
         """string; rotation.lua: the last agent a pool's round robin picked."""
         return f"{self.account(account_id)}:rr:{pool}"
 
+    def load(self, account_id: str, agent_id: str) -> str:
+        """hash; lua/load.lua: an agent's open assigned tickets per channel (R11)."""
+        return f"{self.account(account_id)}:load:{agent_id}"
+
+    def open_of(self, account_id: str, agent_id: str) -> str:
+        """set; lua/load.lua: the ticket ids counted in that agent's `load` (R11)."""
+        return f"{self.account(account_id)}:open_of:{agent_id}"
+
+    def queue(self, account_id: str) -> str:
+        """zset; router scripts (lua/queue.lua), purge.lua: waiting tickets (R12), score =
+        `capacity.queue_score(priority, number)`."""
+        return f"{self.account(account_id)}:queue"
+
+    def auto_seq(self, account_id: str) -> str:
+        """counter; router scripts: the account's last automatic assignment's stamp (R13)."""
+        return f"{self.account(account_id)}:auto_seq"
+
+    def last_auto(self, account_id: str) -> str:
+        """hash; router scripts: agent -> stamp (`auto_seq`) of its last automatic assignment."""
+        return f"{self.account(account_id)}:last_auto"
+
+    def last_auto_at(self, account_id: str) -> str:
+        """hash; router scripts: agent -> time (RFC 3339) of its last automatic assignment."""
+        return f"{self.account(account_id)}:last_auto_at"
+
+    def offline_due(self, account_id: str) -> str:
+        """zset; router offline reassignment: agent, score = when R15 reassignment is due."""
+        return f"{self.account(account_id)}:offline_due"
+
     def history(self, account_id: str, ticket_id: str) -> str:
         """list; rotation.lua, purge.lua: a ticket's ticket.assigned entries, oldest first."""
         return f"{self.account(account_id)}:history:{ticket_id}"
