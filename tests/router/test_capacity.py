@@ -346,3 +346,25 @@ def test_loads_and_required_skills_come_from_the_document() -> None:
         Rule(id="r1", name="fr", trigger="ticket_created", groups=[],
              actions=RuleActions(priority="urgent", skills=["fr"]))])
     assert required_skills(doc, "r1") == {"fr"} and required_skills(doc, None) == frozenset()
+
+
+@settings(max_examples=150, deadline=None)
+@given(pools(), channels, skill_sets, st.sampled_from(["round_robin", "balanced"]),
+       st.none() | st.sampled_from(IDS))
+def test_the_lua_choice_is_the_pure_choice(pool: list[AgentLoad], channel: str,
+                                           skills: frozenset[str], method: str,
+                                           cursor: str | None) -> None:
+    """rotation.lua's pick_agent (what every automatic assignment runs in Redis) picks the
+    agent choose_agent picks: same eligibility (online, skills, room), same round-robin
+    skipping, same balanced minimum and ties."""
+    import asyncio
+
+    from tests.router.lua_harness import lua_choose
+
+    async def both() -> tuple[str | None, str | None]:
+        async with lua_choose() as choose:
+            return (await choose(pool, channel, skills, method, cursor),
+                    choose_agent(pool, channel, skills, method, cursor))  # type: ignore[arg-type]
+
+    lua, pure = asyncio.run(both())
+    assert lua == pure

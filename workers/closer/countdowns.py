@@ -66,7 +66,7 @@ class CountdownStore:
         self._schedule = load_script(client, _HERE / "schedule.lua")
         self._cancel = load_script(client, _HERE / "cancel.lua")
         self._typing = load_script(client, _HERE / "typing.lua")
-        self._close = load_script(client, _HERE / "close.lua", preludes=("status_view",))
+        self._close = load_script(client, _HERE / "close.lua", preludes=("load", "status_view"))
         self._reschedule = load_script(client, _HERE / "reschedule.lua")
 
     def base(self, account_id: str) -> str:

@@ -10,7 +10,7 @@
 -- KEYS[1]  account base, e.g. `tf:{acme}`;
 --          keys used: :retention, :ticket:<id>, :routing:<id>, :history:<id>, :number:<n>,
 --          the mappings named in :routing:<id>, :tickets, :status:closed, :backlog:<pool>,
---          :countdowns, :timers
+--          :countdowns, :timers, :queue
 -- ARGV[1]  cutoff, epoch seconds: tickets closed at or before it are forgotten
 -- ARGV[2]  most tickets to look at in this call
 -- Returns: {forgotten, looked at}; the caller calls again while `looked at` = ARGV[2]
@@ -31,6 +31,7 @@ for _, ticket_id in ipairs(due) do
       if redis.call('GET', mapping) == ticket_id then redis.call('DEL', mapping) end
     end
     if ticket[3] then redis.call('ZREM', base .. ':backlog:' .. ticket[3], ticket_id) end
+    redis.call('ZREM', base .. ':queue', ticket_id)
     redis.call('DEL', key, routing, base .. ':history:' .. ticket_id)
     redis.call('ZREM', base .. ':tickets', ticket_id)
     redis.call('ZREM', base .. ':status:closed', ticket_id)

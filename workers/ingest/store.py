@@ -45,7 +45,7 @@ class IngestStore:
         self._keys = Keys.of(settings)
         self._client = client
         self._script = load_script(client, Path(__file__).with_name("ingest.lua"),
-                                   preludes=("status_view",))
+                                   preludes=("load", "status_view"))
 
     async def thread_messages(self, plans: list[ThreadingPlan]) -> list[ThreadOutcome]:
         """Apply every plan in order: one script call per account in the batch, all in

@@ -31,7 +31,7 @@ from workers.router.commands import (
     route_on_tags,
 )
 from workers.router.decide import plan_new_ticket
-from workers.router.opening import drain_pools, sweep_openings
+from workers.router.opening import drain_freed, drain_pools, sweep_openings, watch_documents
 from workers.router.outputs import (
     assignment_events,
     command_rejections,
@@ -124,7 +124,11 @@ class RouterHandler:
 
     async def _dispatch(self, account: AccountDocument, value: Any) -> list[Outgoing]:
         if isinstance(value, TicketStatus):
-            return await self.on_reopened(account, value) if value.reason == "reopened" else []
+            if value.reason == "reopened":
+                return await self.on_reopened(account, value)
+            if value.reason == "inactivity":  # the closer's: its agent's place freed (R12)
+                return await self._freed(account, f"event:{value.event_id}")
+            return []
         if isinstance(value, AssignCommand):
             return await self.on_assign(account, value)
         if isinstance(value, TransferCommand):
@@ -157,7 +161,7 @@ class RouterHandler:
             change = await self._assign(account, step)
             out += (self._reject(account, cmd, [step.ticket_id], NOT_FOUND) if change == MISSING
                     else assignment_events(account, change))
-        return out
+        return out + await self._freed(account, f"command:{cmd.command_id}")
 
     async def on_transfer(self, account: AccountDocument, cmd: TransferCommand) -> list[Outgoing]:
         plan = decide_transfer(account, cmd, await self.clock.now())
@@ -166,7 +170,8 @@ class RouterHandler:
         change = await self._assign(account, plan)
         if change == MISSING:
             return self._reject(account, cmd, [cmd.ticket_id], NOT_FOUND)
-        return assignment_events(account, change)
+        return (assignment_events(account, change)
+                + await self._freed(account, f"command:{cmd.command_id}"))
 
     async def on_reply(self, account: AccountDocument, cmd: ReplyCommand) -> list[Outgoing]:
         plan = decide_reply(account, cmd)
@@ -193,7 +198,10 @@ class RouterHandler:
             mark=self.store.mark(account.account_id, "set_status", *plan.mark_parts))
         if previous is None:
             return self._reject(account, cmd, [cmd.ticket_id], NOT_FOUND)
-        return status_events(account, cmd, previous)
+        out = status_events(account, cmd, previous)
+        if plan.status != "open":  # closed or snoozed: no longer counted (R11, R12)
+            out += await self._freed(account, f"command:{cmd.command_id}")
+        return out
 
     async def on_set_tags(self, account: AccountDocument, cmd: SetTagsCommand) -> list[Outgoing]:
         refusal = refuse_set_tags(account, cmd)
@@ -211,7 +219,10 @@ class RouterHandler:
                 account.account_id, plan.step.mark_kind, *plan.step.mark_parts))):
             return []
         change = await self._assign(account, plan.step)
-        return [] if change == MISSING else assignment_events(account, change)
+        if change == MISSING:
+            return []
+        return (assignment_events(account, change)
+                + await self._freed(account, f"command:{cmd.command_id}"))
 
     # --- agents.presence ------------------------------------------------------------------
 
@@ -227,10 +238,19 @@ class RouterHandler:
         # Each sign of life drains once (its drain mark), stale or not, so a redelivery
         # re-publishes the same events.
         changes = await drain_pools(self.store, account, plan.drain_pools, trigger=plan.cause,
-                                    at=now, now=now) if plan.drain_pools else []
+                                    reason="agent_online", at=now,
+                                    now=now) if plan.drain_pools else []
         return [out for change in changes for out in assignment_events(account, change)]
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _freed(self, account: AccountDocument, trigger: str) -> list[Outgoing]:
+        """After a step that may have freed a place: drain the queue under the trigger's
+        mark (R12). The trigger is the record being handled, whose offset commits only after
+        this returns: a crash replays it, and the drain runs (or its mark re-publishes)."""
+        now = await self.clock.now()
+        changes = await drain_freed(self.store, account, trigger=trigger, at=now, now=now)
+        return [out for change in changes for out in assignment_events(account, change)]
 
     async def _assign(self, account: AccountDocument,
                       step: AssignStep) -> TicketAssigned | str | None:
@@ -246,7 +266,8 @@ class RouterHandler:
 
 
 def build(resources: Resources) -> Wiring:
-    """The handler and the opening sweep (A1), which publishes through the loop."""
+    """The handler, the opening sweep (A1) and the document watch (a capacity raised, R12),
+    which publish through the loop."""
     settings, client, clock = resources.settings, resources.redis, resources.clock
     store = RouterStore(settings, client)
     handler = RouterHandler(store, TicketStore(settings, client), resources.registry, clock)
@@ -256,7 +277,11 @@ def build(resources: Resources) -> Wiring:
     async def openings() -> None:
         await sweep_openings(store, resources.registry, clock, wakeups, resources.publish)
 
-    return Wiring(handler, background=[Background("openings", openings)])
+    async def documents() -> None:
+        await watch_documents(store, resources.registry, clock, resources.publish)
+
+    return Wiring(handler, background=[Background("openings", openings),
+                                       Background("documents", documents)])
 
 
 KIND = Kind(name=RouterHandler.worker, topics=RouterHandler.topics, build=build,

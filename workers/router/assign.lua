@@ -13,7 +13,9 @@
 --          route     (team ARGV[8], agent ARGV[9], else rotation when a pool is given)
 -- ARGV[6]  actor id      ARGV[7] method      ARGV[8] team id    ARGV[9] agent id
 -- ARGV[10] rule id or '' ARGV[11] pool name or '' (no rotation)  ARGV[12] online cutoff
--- ARGV[13..] pool agents in order
+-- ARGV[13] the account's load-aware settings (rotation.lua `use_routing`)
+-- ARGV[14..] pool agents in order
+-- A manual assignment may exceed capacity; a rotation's pick never does (R11).
 -- Returns: entry JSON, '' when nothing changed, or 'missing' when the ticket does not exist.
 
 local base, account_id, ticket_id, event_id, at = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -21,6 +23,7 @@ local mark_key = KEYS[2]
 local mode, actor, method, team, agent = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local rule_id, pool_name, cutoff = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local key = base .. ':ticket:' .. ticket_id
+use_routing(ARGV[13])
 
 local prior = redis.call('GET', mark_key)
 if prior then return prior end
@@ -37,8 +40,9 @@ elseif mode == 'claim' then
   if cur_agent ~= '' then agent = cur_agent end
 end
 if (mode == 'transfer' or mode == 'route') and agent == '' and pool_name ~= '' then
-  local picked = pick_agent(base, pool_name, unpack_pool(13), cutoff)
-  if picked then agent = picked; if mode == 'route' then method = 'round_robin' end end
+  local channel, skills = ticket_needs(base, ticket_id)
+  local picked = pick_agent(base, pool_name, unpack_pool(14), cutoff, channel, skills, at)
+  if picked then agent = picked; if mode == 'route' then method = auto_method() end end
 end
 if agent ~= '' then leave_backlog(base, ticket_id) end
 

@@ -32,28 +32,35 @@ class CreationPlan(msgspec.Struct, frozen=True, kw_only=True):
     rule_id: str | None
     pool: str
     pool_agents: list[str]
+    priority: str = ""
+    """The rule's queue priority (R12), '' for none (`normal`)."""
+    skills: list[str] = msgspec.field(default_factory=list)
+    """The skills the rule requires of the ticket's agent (R14)."""
 
 
 def plan_new_ticket(account: AccountDocument, facts: TicketFacts, open_now: bool) -> CreationPlan:
     """Solo account (R8) -> that agent; a rule naming an agent -> that agent; else round
-    robin among the team's (or account's) online agents when hours are open (R2, R4), or
-    wait in the backlog; with round robin off the ticket stays unassigned."""
+    robin (or balanced, R13) among the team's (or account's) eligible agents when hours are
+    open (R2, R4, R11, R14), or wait in the queue (R12); with round robin off the ticket
+    stays unassigned. The rule's priority and skills go with the plan."""
     decision = route(account, "ticket_created", facts)
     team = decision.team_id if decision else None
     rule_id = decision.rule_id if decision else None
     pool = pool_key(team)
+    wants = {"priority": (decision.priority or "") if decision else "",
+             "skills": list(decision.skills) if decision else []}
     if len(account.agents) == 1:
         return CreationPlan(mode="solo", team_id=team, agent_id=account.agents[0].id,
-                            rule_id=rule_id, pool=pool, pool_agents=[])
+                            rule_id=rule_id, pool=pool, pool_agents=[], **wants)
     if decision is not None and decision.agent_id is not None:
         return CreationPlan(mode="rule_agent", team_id=team, agent_id=decision.agent_id,
-                            rule_id=rule_id, pool=pool, pool_agents=[])
+                            rule_id=rule_id, pool=pool, pool_agents=[], **wants)
     if account.round_robin:
         return CreationPlan(mode="rotate" if open_now else "backlog", team_id=team,
                             agent_id=None, rule_id=rule_id, pool=pool,
-                            pool_agents=rotation_pool(account, team))
+                            pool_agents=rotation_pool(account, team), **wants)
     return CreationPlan(mode="none", team_id=team, agent_id=None, rule_id=rule_id, pool=pool,
-                        pool_agents=[])
+                        pool_agents=[], **wants)
 
 
 def refuse_assignment(account: AccountDocument, actor_id: str) -> str | None:

@@ -1,41 +1,56 @@
--- Assign waiting tickets of one pool in arrival order (R4: hours begin, agent online).
+-- Assign waiting tickets in queue order (R4, R12: hours begin, an agent comes online, a
+-- place frees), each by the account's method to an eligible agent of its pool.
 --
--- Invariant: one trigger drains at most once; its mark stores the entries so a replay
--- (redelivered presence record, or another replica handling the same opening) re-publishes
--- the same events instead of assigning again.
+-- Invariants: one trigger drains at most once; its mark stores the entries so a replay
+-- (redelivered record, or another replica handling the same opening) re-publishes the same
+-- events instead of assigning again. Tickets leave the queue by priority, then arrival
+-- (`<base>:queue`, capacity.py `queue_score`); one nobody can take keeps waiting without
+-- holding back those behind it; each assignment takes a place, so one freed place assigns
+-- one ticket, and no agent goes above capacity (R11), the check and the assignment being
+-- one script. A drain that assigned nothing leaves no mark (a replay may then assign what
+-- has room by then, which is as right).
 --
 -- KEYS[1]  account base `tf:{acme}`
--- KEYS[2]  the trigger's mark for this pool (`Keys.mark` in workers/state/keys.py, kind `drain`)
+-- KEYS[2]  the trigger's mark (`Keys.mark` in workers/state/keys.py, kind `drain`)
 -- ARGV[1]  account id   ARGV[2] time (RFC 3339)
 -- ARGV[3]  event id prefix (the ticket id is appended)      ARGV[4] most tickets to assign
--- ARGV[5]  pool name    ARGV[6] online cutoff (epoch seconds)  ARGV[7..] pool agents in order
+-- ARGV[5]  reason (`capacity_freed`, `agent_online`, `hours_opened`)
+-- ARGV[6]  online cutoff (epoch seconds)
+-- ARGV[7]  the account's load-aware settings (rotation.lua `use_routing`)
+-- ARGV[8]  JSON object: pool -> its agents in order; tickets of other pools keep waiting
 -- Returns: JSON array of ticket.assigned entries.
 
 local base, mark_key, account_id, at, prefix = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
-local limit, pool_name, cutoff = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local limit, reason, cutoff = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local prior = redis.call('GET', mark_key)
 if prior then return prior end
+use_routing(ARGV[7])
+local pools = cjson.decode(ARGV[8])
 
-local pool = unpack_pool(7)
-local backlog = base .. ':backlog:' .. pool_name
 local entries = {}
-while #entries < limit do
-  local head = redis.call('ZRANGE', backlog, 0, 0)[1]
-  if not head then break end
-  local key = base .. ':ticket:' .. head
-  local state = redis.call('HMGET', key, 'status', 'agent_id', 'team_id')
-  if state[1] == 'closed' or (state[2] and state[2] ~= '') then
-    leave_backlog(base, head)  -- no longer waiting: closed, or someone took it
+local waiting = redis.call('ZRANGE', base .. ':queue', 0, -1)
+for _, ticket_id in ipairs(waiting) do
+  if #entries >= limit then break end
+  local key = base .. ':ticket:' .. ticket_id
+  local state = redis.call('HMGET', key, 'status', 'agent_id', 'team_id', 'backlog')
+  if not state[1] or state[1] == 'closed' or (state[2] and state[2] ~= '') then
+    leave_backlog(base, ticket_id)  -- no longer waiting: gone, closed, or someone took it
   else
-    local agent = pick_agent(base, pool_name, pool, cutoff)
-    if not agent then break end
-    leave_backlog(base, head)
-    local entry = set_responsibility(base, account_id, head, state[3] or '', agent, 'backlog',
-                                     '', '', prefix .. head, at)
-    if entry then entries[#entries + 1] = entry end
+    local pool_name = state[4] or ''
+    local pool = pools[pool_name]
+    if pool then
+      local channel, skills = ticket_needs(base, ticket_id)
+      local agent = pick_agent(base, pool_name, pool, cutoff, channel, skills, at)
+      if agent then
+        leave_backlog(base, ticket_id)
+        local entry = set_responsibility(base, account_id, ticket_id, state[3] or '', agent,
+                                         'backlog', '', '', prefix .. ticket_id, at, reason)
+        if entry then entries[#entries + 1] = entry end
+      end
+    end
   end
 end
 
 local encoded = '[' .. table.concat(entries, ',') .. ']'
-redis.call('SET', mark_key, encoded, 'EX', 604800)
+if #entries > 0 then redis.call('SET', mark_key, encoded, 'EX', 604800) end
 return encoded

@@ -1,4 +1,5 @@
-"""Waiting tickets get assigned when hours begin or an agent comes online (R4)."""
+"""Waiting tickets get assigned when hours begin, an agent comes online (R4) or a place
+frees (R12)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from schemas.config import AccountDocument
-from schemas.events import TicketAssigned
+from schemas.events import BacklogReason, TicketAssigned
 from workers.router.outputs import assignment_events, count_assignments
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
 from workers.router.store import RouterStore
@@ -17,7 +18,7 @@ from workers.runtime.ids import event_id
 from workers.runtime.records import Outgoing
 from workers.runtime.wakeups import Wakeups
 from workers.state.accounts import AccountRegistry
-from workers.state.business_hours import current_opening, next_opening
+from workers.state.business_hours import current_opening, is_open, next_opening
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +27,40 @@ MAX_IDLE = timedelta(seconds=30)
 
 
 async def drain_pools(store: RouterStore, account: AccountDocument, pools: list[str], *,
-                      trigger: str, at: datetime, now: datetime) -> list[TicketAssigned]:
-    """Assign the waiting tickets of these pools in arrival order, once per trigger."""
-    sizes = await store.backlog_sizes(account, pools)
-    changes: list[TicketAssigned] = []
-    for pool in pools:
-        if not sizes[pool]:
-            continue
-        team = None if pool == ACCOUNT_POOL else pool
-        changes += await store.drain(
-            account, pool, rotation_pool(account, team),
-            mark=store.mark(account.account_id, "drain", trigger, pool),
-            event_prefix=event_id("backlog", account.account_id, trigger, pool)[:16] + "-",
-            at=at, now=now)
+                      trigger: str, reason: BacklogReason, at: datetime, now: datetime,
+                      ) -> list[TicketAssigned]:
+    """Assign the waiting tickets of these pools by priority, then arrival, each to an
+    eligible agent by the account's method (R4, R12), once per trigger."""
+    agents = {pool: rotation_pool(account, None if pool == ACCOUNT_POOL else pool)
+              for pool in pools}
+    changes = await store.drain(
+        account, agents, mark=store.mark(account.account_id, "drain", trigger, "queue"),
+        event_prefix=event_id("backlog", account.account_id, trigger)[:16] + "-",
+        reason=reason, at=at, now=now)
     count_assignments(account.account_id, changes)
     return changes
 
 
-def _pools(account: AccountDocument) -> list[str]:
+def may_drain(account: AccountDocument, now: datetime) -> bool:
+    """Whether waiting tickets may be assigned now: automatic assignment on and hours open
+    (R4), or a solo account (R8, which ignores both)."""
+    if len(account.agents) == 1:
+        return True
+    return account.round_robin and is_open(account.business_hours, now)
+
+
+async def drain_freed(store: RouterStore, account: AccountDocument, *, trigger: str,
+                      at: datetime, now: datetime) -> list[TicketAssigned]:
+    """A place may have freed (a ticket closed, snoozed, transferred, unassigned or
+    reassigned, a capacity raised): assign what waits and now fits (R12, `capacity_freed`)."""
+    if not may_drain(account, now):
+        return []
+    return await drain_pools(store, account, all_pools(account), trigger=trigger,
+                             reason="capacity_freed", at=at, now=now)
+
+
+def all_pools(account: AccountDocument) -> list[str]:
+    """Every pool of the account: its teams, then the account's own."""
     return [team.id for team in account.teams] + [ACCOUNT_POOL]
 
 
@@ -97,6 +114,35 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
             await asyncio.sleep(1)
 
 
+DOCUMENT_POLL = timedelta(seconds=0.5)
+"""How often the document watch looks at the registry (memory only, no Redis)."""
+
+
+async def watch_documents(store: RouterStore, registry: AccountRegistry, clock: Clock,
+                          publish: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
+    """Each account version the replica sees (at start, and each new document: a capacity
+    raised, an agent added) drains the queue once, under the mark `doc:<version>`, so a
+    replica started after a change still drains for it and replicas do not assign twice."""
+    drained: dict[str, int] = {}
+    while True:
+        for account in registry.all():
+            if drained.get(account.account_id) == account.version:
+                continue
+            try:
+                now = await clock.now()
+                changes = await drain_freed(store, account, trigger=f"doc:{account.version}",
+                                            at=now, now=now)
+                await publish([out for change in changes
+                               for out in assignment_events(account, change)])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("document drain failed for %s; retrying", account.account_id)
+                continue
+            drained[account.account_id] = account.version
+        await asyncio.sleep(DOCUMENT_POLL.total_seconds())
+
+
 def retry_delay(failures: int) -> timedelta:
     """How long an account whose opening drain failed `failures` times in a row waits before
     the next try: 1 s, doubling, at most MAX_IDLE."""
@@ -107,8 +153,8 @@ async def _drain_opening(store: RouterStore, account: AccountDocument, opened: d
                          now: datetime,
                          publish: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
     trigger = f"open:{opened.isoformat()}"
-    changes = await drain_pools(store, account, _pools(account), trigger=trigger, at=opened,
-                                now=now)
+    changes = await drain_pools(store, account, all_pools(account), trigger=trigger,
+                                reason="hours_opened", at=opened, now=now)
     await publish([out for change in changes for out in assignment_events(account, change)])
     if changes:
         log.info("hours began for %s: %d waiting tickets assigned", account.account_id,

@@ -2,7 +2,9 @@
 -- message (N1), for one account, in batch order.
 --
 -- Invariant: a ticket is routed on creation at most once; a redelivered ticket.created
--- gets back the first decision (`route_entry`) and keeps its first assignment.
+-- gets back the first decision (`route_entry`) and keeps its first assignment. Automatic
+-- assignment (solo, round robin, balanced) never goes above an agent's capacity (R11); a
+-- ticket it cannot place waits in the queue (R12).
 --
 -- One call covers a whole batch of one account: one command to pack and one reply to read
 -- instead of one per ticket, while each step still applies atomically (scripts run alone).
@@ -11,14 +13,17 @@
 -- ARGV[1]  account id          ARGV[2]  time (RFC 3339)     ARGV[3]  online cutoff (epoch s)
 -- ARGV[4]  JSON array of steps, in order; each an object, either
 --            {op = 'route', ticket_id, event_id, team_id, agent_id, rule_id, mode, pool,
---             pool_agents}   ('' = none; mode: solo | rule_agent | rotate | backlog | none)
+--             pool_agents, priority, skills}   ('' = none; mode: solo | rule_agent |
+--             rotate | backlog | none; priority and skills from the rule, R12, R14)
 --            {op = 'read', ticket_id}
+-- ARGV[5]  the account's load-aware settings (rotation.lua `use_routing`)
 -- Returns: a JSON array, one result per step:
 --          route: the ticket.assigned entry, '' when responsibility did not change,
 --                 or 'missing' when the ticket does not exist;
 --          read:  [agent id, opening message id], '' where unset.
 
 local base, account_id, at, cutoff = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+use_routing(ARGV[5])
 
 local function route_one(step)
   local ticket_id, event_id = step.ticket_id, step.event_id
@@ -31,13 +36,23 @@ local function route_one(step)
     return redis.call('HGET', key, 'route_entry') or ''
   end
 
+  if step.priority and step.priority ~= '' then redis.call('HSET', key, 'priority', step.priority) end
+  if step.skills and #step.skills > 0 then
+    redis.call('HSET', key, 'skills', cjson.encode(step.skills))
+  end
+  local channel, skills = ticket_needs(base, ticket_id)
+
   local method = 'rule'
   if mode == 'solo' then
     method = 'solo'
+    if not has_room(base, agent, channel) then
+      agent = ''
+      join_backlog(base, ticket_id, pool_name, number)
+    end
   elseif mode == 'rotate' then
-    local picked = pick_agent(base, pool_name, step.pool_agents, cutoff)
+    local picked = pick_agent(base, pool_name, step.pool_agents, cutoff, channel, skills, at)
     if picked then
-      agent, method = picked, 'round_robin'
+      agent, method = picked, auto_method()
     else
       join_backlog(base, ticket_id, pool_name, number)
     end

@@ -7,6 +7,7 @@ from typing import Literal
 import msgspec
 
 from schemas.config import AccountDocument, Condition, Rule
+from schemas.events import Priority
 
 Trigger = Literal["ticket_created", "tags_changed"]
 
@@ -27,6 +28,10 @@ class RoutingDecision(msgspec.Struct, frozen=True, kw_only=True):
     team_id: str | None
     agent_id: str | None
     rule_id: str | None
+    priority: Priority | None = None
+    """The rule's queue priority (R12); None: `normal`."""
+    skills: tuple[str, ...] = ()
+    """The skills the rule requires of the ticket's agent (R14)."""
 
 
 def condition_holds(condition: Condition, facts: TicketFacts) -> bool:
@@ -54,7 +59,8 @@ def route(account: AccountDocument, trigger: Trigger, facts: TicketFacts) -> Rou
     for rule in account.rules:
         if rule_matches(rule, trigger, facts):
             return RoutingDecision(team_id=rule.actions.team_id, agent_id=rule.actions.agent_id,
-                                   rule_id=rule.id)
+                                   rule_id=rule.id, priority=rule.actions.priority,
+                                   skills=tuple(rule.actions.skills))
     tags = {t.lower() for t in facts.tags}
     segments = {s.lower() for s in facts.segments}
     for team in account.teams:

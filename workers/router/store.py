@@ -10,12 +10,13 @@ import msgspec
 
 from schemas.config import AccountDocument
 from schemas.events import TicketAssigned
+from workers.router.capacity import CHANNELS
 from workers.router.commands import AssignStep
 from workers.router.decide import CreationPlan
 from workers.runtime.settings import Settings
 from workers.state.keys import Keys, MarkKind
 from workers.state.presence import presence_cutoff
-from workers.state.store import OrderedCalls, load_script, script_per_account
+from workers.state.store import load_script, script_per_account
 
 _HERE = Path(__file__).parent
 _entry = msgspec.json.Decoder(TicketAssigned)
@@ -36,6 +37,8 @@ class RouteStep(msgspec.Struct, frozen=True, tag_field="op", tag="route"):
     mode: str
     pool: str
     pool_agents: list[str]
+    priority: str = ""
+    skills: list[str] = []
 
 
 class ReadStep(msgspec.Struct, frozen=True, tag_field="op", tag="read"):
@@ -59,9 +62,36 @@ def _cutoff(account: AccountDocument, now: datetime) -> str:
     return "-1e18" if cutoff == float("-inf") else repr(cutoff)
 
 
+class AgentRouting(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What rotation.lua needs of one agent: capacity per channel and skills."""
+
+    capacity: dict[str, int] = {}
+    skills: list[str] = []
+
+
+class Routing(msgspec.Struct, frozen=True):
+    """An account's load-aware settings as rotation.lua `use_routing` reads them."""
+
+    method: str
+    solo: bool
+    agents: dict[str, AgentRouting]
+
+
+def routing_of(account: AccountDocument) -> str:
+    """The account document's capacities, skills and method for the scripts (JSON); agents
+    without either are left out (no capacity, no skills)."""
+    agents = {}
+    for agent in account.agents:
+        capacity = {c: n for c in CHANNELS if (n := agent.capacity.on(c)) is not None}
+        if capacity or agent.skills:
+            agents[agent.id] = AgentRouting(capacity=capacity, skills=sorted(agent.skills))
+    return _encode(Routing(method=account.assignment_method, solo=len(account.agents) == 1,
+                           agents=agents)).decode()
+
+
 def _load(client: Any, name: str) -> Any:
     """A router script with the rotation prelude in front of it."""
-    return load_script(client, _HERE / name, preludes=(_HERE / "rotation.lua",))
+    return load_script(client, _HERE / name, preludes=("load", _HERE / "rotation.lua"))
 
 
 class ReplyOutcome(msgspec.Struct, frozen=True):
@@ -96,7 +126,8 @@ class RouterStore:
     @staticmethod
     def route_step(ticket_id: str, plan: CreationPlan, event_id: str) -> RouteStep:
         return RouteStep(ticket_id, event_id, plan.team_id or "", plan.agent_id or "",
-                         plan.rule_id or "", plan.mode, plan.pool, plan.pool_agents)
+                         plan.rule_id or "", plan.mode, plan.pool, plan.pool_agents,
+                         plan.priority, plan.skills)
 
     async def route_and_read(self, steps: list[tuple[AccountDocument, Step]],
                              now: datetime) -> list[StepResult]:
@@ -107,7 +138,7 @@ class RouterStore:
             account = steps[indexes[0]][0]
             return ([self.base(account_id)],
                     [account_id, _rfc3339(now), _cutoff(account, now),
-                     _encode([steps[i][1] for i in indexes]).decode()])
+                     _encode([steps[i][1] for i in indexes]).decode(), routing_of(account)])
 
         return await script_per_account(
             self.client, self._route_new, [account.account_id for account, _ in steps], call,
@@ -122,17 +153,23 @@ class RouterStore:
             args=[account.account_id, step.ticket_id, step.event_id, _rfc3339(step.at),
                   step.mode, step.actor or "", step.method, step.team_id or "",
                   step.agent_id or "", step.rule_id or "", step.pool or "",
-                  _cutoff(account, step.now), *step.pool_agents])
+                  _cutoff(account, step.now), routing_of(account), *step.pool_agents])
         return decode_entry(raw)
 
-    async def drain(self, account: AccountDocument, pool: str, pool_agents: list[str], *,
-                    mark: str, event_prefix: str, at: datetime, now: datetime,
+    async def drain(self, account: AccountDocument, pools: dict[str, list[str]], *,
+                    mark: str, event_prefix: str, reason: str, at: datetime, now: datetime,
                     limit: int = 1000) -> list[TicketAssigned]:
+        """Assign the queue's tickets of these pools (pool -> its agents) that an eligible
+        agent can take now, by priority then arrival, once per mark (`drain.lua`)."""
         raw = await self._drain(
             keys=[self.base(account.account_id), mark],
-            args=[account.account_id, _rfc3339(at), event_prefix, str(limit), pool,
-                  _cutoff(account, now), *pool_agents])
+            args=[account.account_id, _rfc3339(at), event_prefix, str(limit), reason,
+                  _cutoff(account, now), routing_of(account), _encode(pools).decode()])
         return _entries.decode(raw) if raw != "{}" and raw != "[]" else []
+
+    async def queue_size(self, account_id: str) -> int:
+        """How many tickets wait in the account's queue (R12)."""
+        return int(await self.client.zcard(self.keys.queue(account_id)))
 
     async def reply(self, account_id: str, ticket_id: str, *, mark: str, may_claim: bool,
                     actor: str, event_id: str, at: datetime, email_message_id: str,
@@ -145,12 +182,6 @@ class RouterStore:
             return None
         outcome = _reply.decode(raw)
         return outcome
-
-    async def backlog_sizes(self, account: AccountDocument, pools: list[str]) -> dict[str, int]:
-        calls = OrderedCalls(self.client)
-        for pool in pools:
-            calls.command("zcard", self.keys.backlog(account.account_id, pool))
-        return dict(zip(pools, await calls.execute(), strict=True))
 
     async def set_presence(self, account_id: str, agent_id: str, status: str,
                            seen_at: datetime) -> bool:

@@ -56,6 +56,15 @@ class TicketHash(msgspec.Struct, frozen=True, kw_only=True):
     team_id: str | None = None
     agent_id: str | None = None
     backlog: str | None = None
+    priority: str | None = None
+    """urgent | high | normal | low, when a rule gave one (R12; none: `normal`)."""
+    skills: str | None = None
+    """JSON array of the skills its agent needs (R14), when a rule asked for some."""
+    # load (workers/state/lua/load.lua): what the agent's open count counts it as (R11)
+    counted_agent: str | None = None
+    counted_channel: str | None = None
+    last_author: str | None = None
+    """Who wrote the last message: `customer`, `agent` or `ai` (ingest.lua, reply.lua; R15)."""
     # closing (close.lua)
     closed_at: str | None = None
     closed_reason: str | None = None
@@ -74,7 +83,7 @@ class TicketStore:
         self._keys = Keys.of(settings)
         self._client = client
         self._set_status = load_script(client, Path(__file__).with_name("set_status.lua"),
-                                       preludes=("status_view",))
+                                       preludes=("load", "status_view"))
 
     async def get(self, account_id: str, ticket_id: str) -> TicketHash | None:
         """The ticket, or None if the account has no such ticket."""
