@@ -262,7 +262,47 @@ def tickets(account: str, view: str, agent: str | None, statuses: tuple[str, ...
         else:
             click.echo(f"#{row.number:<6} {row.ticket_id:<24} {row.channel:<7} {row.status:<7} "
                        f"team={row.team_id or '-':<10} agent={row.agent_id or '-':<8} "
+                       f"priority={row.priority or 'normal':<6} "
                        f"{row.customer} ({row.customer_ticket_count})")
+
+
+@main.command()
+@click.option("--account", required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of agents.")
+def agents(account: str, as_json: bool) -> None:
+    """Each agent's status, open tickets per channel against capacity, skills and last
+    automatic assignment (R3, R11-R15)."""
+    from workers.router.agents_view import AgentRow, list_agents
+    from workers.runtime.clock import make_clock
+    from workers.state.accounts import AccountRegistry
+    from workers.state.keys import Keys
+
+    async def read(client: Any, settings: Settings) -> list[AgentRow] | None:
+        registry = AccountRegistry(settings)  # the document, as every replica reads it
+        await registry.start()
+        try:
+            document = registry.get(account)
+        finally:
+            await registry.stop()
+        if document is None:
+            return None
+        now = await make_clock(settings.clock, client, key=Keys.of(settings).clock()).now()
+        return await list_agents(client, settings, document, now)
+
+    rows = _redis_call(read)
+    if rows is None:
+        click.echo(f"account {account!r} not found on accounts.config", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(msgspec.json.encode(rows))
+        return
+    for row in rows:
+        load = " ".join(f"{c.channel}={c.open}/{'-' if c.capacity is None else c.capacity}"
+                        for c in row.load)
+        skills = ",".join(f"{name}:{level}" for name, level in row.skills.items()) or "-"
+        click.echo(f"{row.agent_id:<10} {row.status:<7} {load}  skills={skills} "
+                   f"last_auto={row.last_auto_at or '-'}"
+                   + (f" reassign_due={row.reassign_due}" if row.reassign_due else ""))
 
 
 @main.group()

@@ -148,7 +148,7 @@ local function thread_one(plan)
 
   -- Customer activity: a new activity version makes any running countdown stale (C2, C6).
   local version = redis.call('HINCRBY', ticket_key, 'version', 1)
-  redis.call('HSET', ticket_key, 'last_customer_at', at)
+  redis.call('HSET', ticket_key, 'last_customer_at', at, 'last_author', 'customer')  -- R15
   redis.call('HDEL', ticket_key, 'countdown_started_at')
   redis.call('HINCRBY', ticket_key, 'message_count', 1)
 

@@ -4,7 +4,7 @@ replies, status changes and notifications (R1-R10, N1, A1, A3)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -31,6 +31,7 @@ from workers.router.commands import (
     route_on_tags,
 )
 from workers.router.decide import plan_new_ticket
+from workers.router.offline import OfflineStore, sweep_offline
 from workers.router.opening import drain_freed, drain_pools, sweep_openings, watch_documents
 from workers.router.outputs import (
     assignment_events,
@@ -77,6 +78,7 @@ class RouterHandler:
         self.tickets = tickets
         self.registry = registry
         self.clock = clock
+        self.presence_changed: Callable[[], None] = lambda: None
 
     async def handle(self, batch: list[Decoded]) -> list[Outgoing]:
         """Records in order; runs of new tickets and customer messages share one Redis round
@@ -181,7 +183,7 @@ class RouterHandler:
             account.account_id, plan.ticket_id,
             mark=self.store.mark(account.account_id, "reply", *plan.mark_parts),
             may_claim=plan.may_claim, actor=plan.actor, event_id=plan.event_id, at=plan.at,
-            email_message_id=plan.email_message_id)
+            email_message_id=plan.email_message_id, author_kind=cmd.author_kind)
         if outcome is None:
             return self._reject(account, cmd, [cmd.ticket_id], NOT_FOUND)
         claim = _entry.decode(outcome.entry) if outcome.entry else None
@@ -232,7 +234,12 @@ class RouterHandler:
         if isinstance(plan, Refusal):
             log.info("presence refused: %s", plan.reason)
             return [presence_rejection(account, p, plan.reason)]
-        applied = await self.store.set_presence(account.account_id, p.agent_id, p.status, p.at)
+        applied = await self.store.set_presence(
+            account.account_id, p.agent_id, p.status, p.at,
+            reassign_after=account.reassign_offline_after_seconds,
+            presence_timeout=account.presence_timeout_seconds)
+        if applied and account.reassign_offline_after_seconds is not None:
+            self.presence_changed()  # the offline sweep looks at the new due time
         log.info("presence %s %s %s%s", account.account_id, p.agent_id, p.status,
                  "" if applied else " ignored: the agent went offline at or after its time")
         # Each sign of life drains once (its drain mark), stale or not, so a redelivery
@@ -266,8 +273,8 @@ class RouterHandler:
 
 
 def build(resources: Resources) -> Wiring:
-    """The handler, the opening sweep (A1) and the document watch (a capacity raised, R12),
-    which publish through the loop."""
+    """The handler, the opening sweep (A1), the document watch (a capacity raised, R12) and
+    the offline reassignment sweep (R15), which publish through the loop."""
     settings, client, clock = resources.settings, resources.redis, resources.clock
     store = RouterStore(settings, client)
     handler = RouterHandler(store, TicketStore(settings, client), resources.registry, clock)
@@ -280,8 +287,18 @@ def build(resources: Resources) -> Wiring:
     async def documents() -> None:
         await watch_documents(store, resources.registry, clock, resources.publish)
 
+    offline_wakeups = Wakeups(resources.pubsub,
+                              [clock.key] if isinstance(clock, ControlledClock) else [])
+    handler.presence_changed = offline_wakeups.poke
+    offline = OfflineStore(settings, client)
+
+    async def reassignments() -> None:
+        await sweep_offline(offline, resources.registry, clock, offline_wakeups,
+                            resources.publish)
+
     return Wiring(handler, background=[Background("openings", openings),
-                                       Background("documents", documents)])
+                                       Background("documents", documents),
+                                       Background("offline", reassignments)])
 
 
 KIND = Kind(name=RouterHandler.worker, topics=RouterHandler.topics, build=build,

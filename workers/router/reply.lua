@@ -11,10 +11,12 @@
 -- ARGV[3]  '1' if the author may claim the ticket (an agent whose role may assign), else '0'
 -- ARGV[4]  actor id     ARGV[5] assignment event id   ARGV[6] time (RFC 3339)
 -- ARGV[7]  outbound email Message-ID to thread customer answers by
+-- ARGV[8]  author kind: agent | ai (the ticket's `last_author`)
 -- Returns: JSON {entry, countdown_version, countdown_started_at} or 'missing'.
 
 local base, mark_key, account_id, ticket_id = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local may_claim, actor, event_id, at, message_id = ARGV[3] == '1', ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local author_kind = ARGV[8] or 'agent'
 local key = base .. ':ticket:' .. ticket_id
 
 local prior = redis.call('GET', mark_key)
@@ -35,6 +37,7 @@ end
 redis.call('SET', base .. ':email:' .. message_id, ticket_id)
 redis.call('SADD', base .. ':routing:' .. ticket_id, 'email:' .. message_id)  -- purge.lua
 redis.call('HINCRBY', key, 'reply_count', 1)
+redis.call('HSET', key, 'last_author', author_kind)  -- the customer's last message is answered (R15)
 
 local encoded = cjson.encode(outcome)
 redis.call('SET', mark_key, encoded, 'EX', 604800)

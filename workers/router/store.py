@@ -173,24 +173,29 @@ class RouterStore:
 
     async def reply(self, account_id: str, ticket_id: str, *, mark: str, may_claim: bool,
                     actor: str, event_id: str, at: datetime, email_message_id: str,
-                    ) -> ReplyOutcome | None:
+                    author_kind: str = "agent") -> ReplyOutcome | None:
         raw = await self._reply(
             keys=[self.base(account_id), mark],
             args=[account_id, ticket_id, "1" if may_claim else "0", actor, event_id,
-                  _rfc3339(at), email_message_id])
+                  _rfc3339(at), email_message_id, author_kind])
         if raw == MISSING:
             return None
         outcome = _reply.decode(raw)
         return outcome
 
     async def set_presence(self, account_id: str, agent_id: str, status: str,
-                           seen_at: datetime) -> bool:
+                           seen_at: datetime, *, reassign_after: int | None = None,
+                           presence_timeout: int | None = None) -> bool:
         """online: in the set with its last sign of life; heartbeat: the same, unless the
         agent went offline at that time or later (then False: nothing changed);
-        offline/logout: out of the set (`presence.lua`)."""
+        offline/logout: out of the set (`presence.lua`). With `reassign_after` (R15) the
+        agent's offline reassignment is scheduled or cleared (`offline_due`)."""
         raw = await self._presence(
-            keys=[self.keys.online(account_id), self.keys.offline(account_id)],
-            args=[agent_id, status, repr(seen_at.timestamp())])
+            keys=[self.keys.online(account_id), self.keys.offline(account_id),
+                  self.keys.offline_due(account_id)],
+            args=[agent_id, status, repr(seen_at.timestamp()),
+                  "" if reassign_after is None else str(reassign_after),
+                  "" if presence_timeout is None else str(presence_timeout)])
         return raw != "stale"
 
     async def applied(self, mark: str) -> bool:

@@ -29,6 +29,8 @@ class TicketRow(msgspec.Struct, frozen=True, kw_only=True):
     customer_ticket_count: int
     team_id: str | None
     agent_id: str | None
+    priority: str | None = None
+    """Set by the matching rule when the ticket was routed (R12); None: normal."""
 
 
 class TicketOverview(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,7 +48,8 @@ def _row(ticket: TicketHash) -> TicketRow:
         customer=ticket.customer_phone or ticket.customer_email or ticket.customer_name
         or ticket.profile_id or "",
         customer_ticket_count=int(ticket.customer_ticket_count),
-        team_id=ticket.team_id or None, agent_id=ticket.agent_id or None)
+        team_id=ticket.team_id or None, agent_id=ticket.agent_id or None,
+        priority=ticket.priority or None)
 
 
 async def list_tickets(client: Any, settings: Settings, account_id: str, view: View = "all", *,
@@ -54,7 +57,9 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
                        team_id: str | None = None, channel: str | None = None,
                        ) -> list[TicketRow]:
     """All / Mine (assigned to `agent_id`) / Unassigned, open tickets by default, filterable
-    by status, team and channel; oldest first."""
+    by status, team and channel; oldest first. Unassigned lists the waiting tickets first,
+    in queue order (priority, then arrival: the order they will be assigned, R12), then
+    the other unassigned ones (no automatic assignment for them), oldest first."""
     if view == "mine" and not agent_id:
         raise ValueError("view 'mine' needs the agent it belongs to")
     keys = Keys.of(settings)
@@ -63,6 +68,8 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
         ids += await client.zrange(keys.status_view(account_id, status), 0, -1,
                                    withscores=True)
     ids.sort(key=lambda pair: pair[1])
+    if view == "unassigned":
+        ids = queue_first(await client.zrange(keys.queue(account_id), 0, -1), ids)
     calls = OrderedCalls(client)
     for ticket_id, _ in ids:
         calls.command("hgetall", keys.ticket(account_id, ticket_id))
@@ -73,6 +80,16 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
             and (view != "unassigned" or r.agent_id is None)
             and (team_id is None or r.team_id == team_id)
             and (channel is None or r.channel == channel)]
+
+
+def queue_first(queue: Sequence[str], ids: list[tuple[str, float]],
+                ) -> list[tuple[str, float]]:
+    """`ids` (oldest first) with those waiting in the queue moved to the front, in queue
+    order."""
+    present = {pair[0]: pair for pair in ids}
+    waiting = [present[t] for t in queue if t in present]
+    queued = set(queue)
+    return waiting + [pair for pair in ids if pair[0] not in queued]
 
 
 async def ticket_overview(client: Any, settings: Settings, account_id: str,

@@ -20,7 +20,8 @@ import msgspec
 
 from workers.runtime.settings import Settings
 
-MarkKind = Literal["assign", "transfer", "reply", "set_status", "set_tags", "drain"]
+MarkKind = Literal["assign", "transfer", "reply", "set_status", "set_tags", "drain",
+                   "offline"]
 """The steps that keep a dedup mark; each kind has a key family of its own."""
 
 
