@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.processes import WorkerProcess
-from schemas.config import AccountDocument, Capacity
+from schemas.config import AccountDocument, Capacity, Condition, Rule, RuleActions
 from schemas.events import TicketAssigned, TicketMessage
 from tests.conftest import MONDAY_OPEN, READY, ClockControl
 from tests.pipeline import Pipeline
@@ -196,3 +196,23 @@ def test_agents_command_shows_status_and_counts_against_capacity(
     assert text.exit_code == 0, text.output
     assert any(line.startswith("ag-2") and "sms=2/5" in line and "online" in line
                for line in text.output.splitlines()), text.output
+
+
+def test_unassigned_view_lists_waiting_tickets_in_queue_order_with_priority(
+        pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
+        router_settings: Settings, acme: AccountDocument) -> None:
+    urgent_rule = Rule(id="urgent", name="urgent SMS", trigger="ticket_created",
+                       groups=[[Condition(field="body", op="contains", value="URGENT")]],
+                       actions=RuleActions(team_id="shipping", priority="urgent"))
+    apply(pipeline, [router], offline_account(acme, rules=[urgent_rule, *acme.rules]))
+    # Nobody is online: every ticket waits.
+    plain = new_ticket(pipeline, from_number="+15550007201").ticket_id
+    urgent = new_ticket(pipeline, from_number="+15550007202", body="URGENT: help").ticket_id
+    for t in (plain, urgent):
+        assert assignments(pipeline, t)[0].agent_id is None
+    result = CliRunner().invoke(main, ["tickets", "--account", "acme", "--view", "unassigned",
+                                       "--json"], env=router_settings.to_env())
+    assert result.exit_code == 0, result.output
+    rows = [msgspec.json.decode(line) for line in result.output.splitlines()]
+    assert [(r["ticket_id"], r["priority"]) for r in rows] == [(urgent, "urgent"),
+                                                               (plain, None)]
