@@ -186,7 +186,7 @@ def test_agents_command_shows_status_and_counts_against_capacity(
     env = router_settings.to_env()
     result = CliRunner().invoke(main, ["agents", "--account", "acme", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    rows = {row["agent_id"]: row for row in msgspec.json.decode(result.output)}
+    rows = {row["agent_id"]: row for row in msgspec.json.decode(result.stdout)}
     assert rows["ag-2"]["status"] == "online" and rows["ag-3"]["status"] == "offline"
     assert {c["channel"]: (c["open"], c["capacity"]) for c in rows["ag-2"]["load"]} == {
         "sms": (2, 5), "email": (0, None), "webchat": (0, None)}
@@ -195,7 +195,7 @@ def test_agents_command_shows_status_and_counts_against_capacity(
     text = CliRunner().invoke(main, ["agents", "--account", "acme"], env=env)
     assert text.exit_code == 0, text.output
     assert any(line.startswith("ag-2") and "sms=2/5" in line and "online" in line
-               for line in text.output.splitlines()), text.output
+               for line in text.stdout.splitlines()), text.output
 
 
 def test_unassigned_view_lists_waiting_tickets_in_queue_order_with_priority(
@@ -213,6 +213,6 @@ def test_unassigned_view_lists_waiting_tickets_in_queue_order_with_priority(
     result = CliRunner().invoke(main, ["tickets", "--account", "acme", "--view", "unassigned",
                                        "--json"], env=router_settings.to_env())
     assert result.exit_code == 0, result.output
-    rows = [msgspec.json.decode(line) for line in result.output.splitlines()]
+    rows = [msgspec.json.decode(line) for line in result.stdout.splitlines()]
     assert [(r["ticket_id"], r["priority"]) for r in rows] == [(urgent, "urgent"),
                                                                (plain, None)]
