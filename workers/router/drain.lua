@@ -27,8 +27,23 @@ if prior then return prior end
 use_routing(ARGV[7])
 local pools = cjson.decode(ARGV[8])
 
+-- Nobody who could take anything (offline, or full on every channel): nothing to scan.
+local function anyone_free()
+  for _, pool in pairs(pools) do
+    for _, agent in ipairs(pool) do
+      for _, channel in ipairs({'sms', 'email', 'webchat'}) do
+        if is_eligible(base, agent, channel, {}, cutoff) then return true end
+      end
+    end
+  end
+  return false
+end
+
 local entries = {}
-local waiting = redis.call('ZRANGE', base .. ':queue', 0, -1)
+local waiting = {}
+if redis.call('EXISTS', base .. ':queue') == 1 and anyone_free() then
+  waiting = redis.call('ZRANGE', base .. ':queue', 0, -1)
+end
 for _, ticket_id in ipairs(waiting) do
   if #entries >= limit then break end
   local key = base .. ':ticket:' .. ticket_id
