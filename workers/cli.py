@@ -413,3 +413,14 @@ def bench_timers(timers: int, fires: int, accounts: int) -> None:
     from harness.timers_bench import bench_timers as run_bench
 
     run_bench(timers, fires, accounts)
+
+
+@main.command("bench-queue")
+@click.option("--tickets", default=5_000, show_default=True,
+              help="Tickets routed to free agents, then to full ones, then drained.")
+def bench_queue(tickets: int) -> None:
+    """Measure the queue's cost per ticket in process (R12): route step with and without
+    capacity left, and the drain per drained ticket."""
+    from harness.queue_bench import bench_queue as run_bench
+
+    run_bench(tickets)
