@@ -1,31 +1,42 @@
 -- Assign waiting tickets in queue order (R4, R12: hours begin, an agent comes online, a
 -- place frees), each by the account's method to an eligible agent of its pool.
 --
--- Invariants: one trigger drains at most once; its mark stores the entries so a replay
+-- Invariants: one trigger drains at most once; its marks store the entries so a replay
 -- (redelivered record, or another replica handling the same opening) re-publishes the same
 -- events instead of assigning again. Tickets leave the queue by priority, then arrival
 -- (`<base>:queue`, capacity.py `queue_score`); one nobody can take keeps waiting without
 -- holding back those behind it; each assignment takes a place, so one freed place assigns
 -- one ticket, and no agent goes above capacity (R11), the check and the assignment being
--- one script. A drain that assigned nothing leaves no mark (a replay may then assign what
--- has room by then, which is as right).
+-- one script. A pool that assigned nothing leaves no mark; a drain with no mark at all may
+-- run again on a replay and assign what has room by then, which is as right.
 --
 -- KEYS[1]  account base `tf:{acme}`
--- KEYS[2]  the trigger's mark (`Keys.mark` in workers/state/keys.py, kind `drain`)
+-- KEYS[2..] the trigger's mark for each pool of ARGV[8], in that order (`Keys.mark` in
+--          workers/state/keys.py, kind `drain`): each holds what its pool assigned
 -- ARGV[1]  account id   ARGV[2] time (RFC 3339)
--- ARGV[3]  event id prefix (the ticket id is appended)      ARGV[4] most tickets to assign
+-- ARGV[3]  (unused)     ARGV[4] most tickets to assign
 -- ARGV[5]  reason (`capacity_freed`, `agent_online`, `hours_opened`)
 -- ARGV[6]  online cutoff (epoch seconds)
 -- ARGV[7]  the account's load-aware settings (rotation.lua `use_routing`)
--- ARGV[8]  JSON object: pool -> its agents in order; tickets of other pools keep waiting
+-- ARGV[8]  JSON array of {pool, agents (in order), prefix (event id prefix; the ticket id
+--          is appended)}; tickets of other pools keep waiting
 -- Returns: JSON array of ticket.assigned entries.
 
-local base, mark_key, account_id, at, prefix = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
+local base, account_id, at = KEYS[1], ARGV[1], ARGV[2]
 local limit, reason, cutoff = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-local prior = redis.call('GET', mark_key)
-if prior then return prior end
+local given = cjson.decode(ARGV[8])
+local pools, marks, prefixes, stored = {}, {}, {}, {}
+local replay = false
+for i, pool in ipairs(given) do
+  pools[pool.pool], marks[pool.pool], prefixes[pool.pool] = pool.agents, KEYS[i + 1], pool.prefix
+  local prior = redis.call('GET', KEYS[i + 1])
+  if prior then
+    replay = true
+    if prior ~= '[]' then stored[#stored + 1] = string.sub(prior, 2, -2) end
+  end
+end
+if replay then return '[' .. table.concat(stored, ',') .. ']' end
 use_routing(ARGV[7])
-local pools = cjson.decode(ARGV[8])
 
 -- Nobody who could take anything (offline, or full on every channel): nothing to scan.
 local function anyone_free()
@@ -39,7 +50,7 @@ local function anyone_free()
   return false
 end
 
-local entries = {}
+local entries, by_pool = {}, {}
 local waiting = {}
 if redis.call('EXISTS', base .. ':queue') == 1 and anyone_free() then
   waiting = redis.call('ZRANGE', base .. ':queue', 0, -1)
@@ -59,13 +70,19 @@ for _, ticket_id in ipairs(waiting) do
       if agent then
         leave_backlog(base, ticket_id)
         local entry = set_responsibility(base, account_id, ticket_id, state[3] or '', agent,
-                                         'backlog', '', '', prefix .. ticket_id, at, reason)
-        if entry then entries[#entries + 1] = entry end
+                                         'backlog', '', '', prefixes[pool_name] .. ticket_id,
+                                         at, reason)
+        if entry then
+          entries[#entries + 1] = entry
+          by_pool[pool_name] = by_pool[pool_name] or {}
+          table.insert(by_pool[pool_name], entry)
+        end
       end
     end
   end
 end
 
-local encoded = '[' .. table.concat(entries, ',') .. ']'
-if #entries > 0 then redis.call('SET', mark_key, encoded, 'EX', 604800) end
-return encoded
+for pool_name, assigned in pairs(by_pool) do
+  redis.call('SET', marks[pool_name], '[' .. table.concat(assigned, ',') .. ']', 'EX', 604800)
+end
+return '[' .. table.concat(entries, ',') .. ']'

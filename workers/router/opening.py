@@ -12,7 +12,7 @@ from schemas.config import AccountDocument
 from schemas.events import BacklogReason, TicketAssigned
 from workers.router.outputs import assignment_events, count_assignments
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
-from workers.router.store import RouterStore
+from workers.router.store import DrainPool, RouterStore
 from workers.runtime.clock import Clock
 from workers.runtime.ids import event_id
 from workers.runtime.records import Outgoing
@@ -31,12 +31,11 @@ async def drain_pools(store: RouterStore, account: AccountDocument, pools: list[
                       ) -> list[TicketAssigned]:
     """Assign the waiting tickets of these pools by priority, then arrival, each to an
     eligible agent by the account's method (R4, R12), once per trigger."""
-    agents = {pool: rotation_pool(account, None if pool == ACCOUNT_POOL else pool)
-              for pool in pools}
-    changes = await store.drain(
-        account, agents, mark=store.mark(account.account_id, "drain", trigger, "queue"),
-        event_prefix=event_id("backlog", account.account_id, trigger)[:16] + "-",
-        reason=reason, at=at, now=now)
+    changes = await store.drain(account, [DrainPool(
+        pool=pool, agents=rotation_pool(account, None if pool == ACCOUNT_POOL else pool),
+        mark=store.mark(account.account_id, "drain", trigger, pool),
+        prefix=event_id("backlog", account.account_id, trigger, pool)[:16] + "-")
+        for pool in pools], reason=reason, at=at, now=now)
     count_assignments(account.account_id, changes)
     return changes
 

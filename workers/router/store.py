@@ -62,6 +62,15 @@ def _cutoff(account: AccountDocument, now: datetime) -> str:
     return "-1e18" if cutoff == float("-inf") else repr(cutoff)
 
 
+class DrainPool(msgspec.Struct, frozen=True):
+    """One pool a drain serves: its agents in order, its mark, its event id prefix."""
+
+    pool: str
+    agents: list[str]
+    mark: str
+    prefix: str
+
+
 class AgentRouting(msgspec.Struct, frozen=True, omit_defaults=True):
     """What rotation.lua needs of one agent: capacity per channel and skills."""
 
@@ -156,15 +165,18 @@ class RouterStore:
                   _cutoff(account, step.now), routing_of(account), *step.pool_agents])
         return decode_entry(raw)
 
-    async def drain(self, account: AccountDocument, pools: dict[str, list[str]], *,
-                    mark: str, event_prefix: str, reason: str, at: datetime, now: datetime,
+    async def drain(self, account: AccountDocument, pools: list[DrainPool], *,
+                    reason: str, at: datetime, now: datetime,
                     limit: int = 1000) -> list[TicketAssigned]:
-        """Assign the queue's tickets of these pools (pool -> its agents) that an eligible
-        agent can take now, by priority then arrival, once per mark (`drain.lua`)."""
+        """Assign the queue's tickets of these pools that an eligible agent can take now,
+        by priority then arrival, once per trigger: each pool's mark keeps what it assigned
+        (`drain.lua`)."""
         raw = await self._drain(
-            keys=[self.base(account.account_id), mark],
-            args=[account.account_id, _rfc3339(at), event_prefix, str(limit), reason,
-                  _cutoff(account, now), routing_of(account), _encode(pools).decode()])
+            keys=[self.base(account.account_id), *[p.mark for p in pools]],
+            args=[account.account_id, _rfc3339(at), "", str(limit), reason,
+                  _cutoff(account, now), routing_of(account),
+                  _encode([{"pool": p.pool, "agents": p.agents, "prefix": p.prefix}
+                           for p in pools]).decode()])
         return _entries.decode(raw) if raw != "{}" and raw != "[]" else []
 
     async def queue_size(self, account_id: str) -> int:
