@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 from aiokafka import TopicPartition
 
 from harness.devrun import SAMPLE_ACCOUNT
 from harness.embedded import EmbeddedStack, KafkaBroker, TansuBroker, kafka_version
 from harness.processes import WorkerProcess
 from harness.traffic import sample_records
-from schemas.agent_app import Presence
+from schemas.agent_app import Presence, SetStatusCommand
 from schemas.codec import decode, encode
-from schemas.config import AccountDocument, AgentConfig, load_account_yaml
+from schemas.config import AccountDocument, AgentConfig, Capacity, load_account_yaml
 from schemas.events import TicketAssigned, TicketCreated
 from schemas.inbound import SmsMessage
 from workers.runtime.kafka import make_producer, make_reader, partitions_of
@@ -261,17 +262,29 @@ def bench_broker(records: int, rate: float | None, partitions: int,
     return figures
 
 
+class RoutedRun(msgspec.Struct):
+    """What one routed run measured: tickets/s, per-ticket latencies, the same by hop (s),
+    and how many tickets got their agent by a drain of the queue (method backlog)."""
+
+    routed_per_s: float
+    latencies: list[float]
+    hops: dict[str, list[float]]
+    backlog: int = 0
+
+
 async def _route_and_watch(settings: Settings, count: int, rate: float | None,
-                           ) -> tuple[float, list[float], dict[str, list[float]]]:
-    """Send `count` new-customer SMS; return routed tickets/s, per-ticket latencies
-    (message published -> its ticket.assigned read back) and the same split by hop from
-    the records' create times, in seconds. "written" is the latency without the read-back
-    hop: what any consumer sees less its own fetch wait."""
+                           account_id: str = "bench", close: bool = False) -> RoutedRun:
+    """Send `count` new-customer SMS to `account_id`; return routed tickets/s, per-ticket
+    latencies (message published -> its first ticket.assigned with an agent read back) and
+    the same split by hop from the records' create times, in seconds. "written" is the
+    latency without the read-back hop: what any consumer sees less its own fetch wait.
+    With `close`, each ticket is closed by its agent as soon as its assignment is read
+    back (a set_status command), so places free and the queue drains (R11, R12)."""
     records = []
     for i in range(count):
-        message = SmsMessage(account_id="bench", message_id=f"b{i}", from_number=f"+1999{i:07d}",
-                             to_number="+15557654321", body="Where is my order?",
-                             received_at=datetime.now(UTC))
+        message = SmsMessage(account_id=account_id, message_id=f"{account_id}-{i}",
+                             from_number=f"+1999{i:07d}", to_number="+15557654321",
+                             body="Where is my order?", received_at=datetime.now(UTC))
         records.append(("inbound.sms", message.from_number, encode(message)))
     sent_at: dict[str, float] = {}
     phone_of: dict[str, str] = {}
@@ -279,7 +292,11 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
     latencies: list[float] = []
     hops: dict[str, list[float]] = {"ingest": [], "router": [], "read back": [],
                                     "written": []}
+    routed: set[str] = set()
+    backlog = 0
     reader, _ = await _reader_for(settings, "tickets.events")
+    closer = make_producer(settings, linger_ms=5)
+    await closer.start()
     started = time.monotonic()
     producer = asyncio.create_task(_produce(settings, records, rate, sent_at))
     finished = started
@@ -290,10 +307,22 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
             wall_ms = time.time() * 1e3
             for raw in (r for records in batch.values() for r in records):
                 event = decode("tickets.events", raw.value)
+                if event.account_id != account_id:  # an earlier run's tail
+                    continue
                 if isinstance(event, TicketCreated):
                     phone_of[event.ticket_id] = event.customer.phone or ""
                     created_ms[event.ticket_id] = raw.timestamp
-                elif isinstance(event, TicketAssigned) and event.agent_id:
+                elif (isinstance(event, TicketAssigned) and event.agent_id
+                      and event.ticket_id not in routed):
+                    routed.add(event.ticket_id)
+                    backlog += event.method == "backlog"
+                    if close:
+                        await closer.send(settings.topic("tickets.commands"), encode(
+                            SetStatusCommand(
+                                command_id=f"close-{event.ticket_id}", account_id=account_id,
+                                actor_id=event.agent_id, at=datetime.now(UTC),
+                                ticket_id=event.ticket_id, status="closed")),
+                            key=event.ticket_id.encode())
                     phone = phone_of[event.ticket_id]
                     latencies.append(now - sent_at[phone])
                     sent_ms = wall_ms - (now - sent_at[phone]) * 1e3
@@ -306,8 +335,9 @@ async def _route_and_watch(settings: Settings, count: int, rate: float | None,
                 raise TimeoutError(f"only {len(latencies)} of {count} tickets routed")
         await producer
     finally:
+        await closer.stop()
         await reader.stop()  # type: ignore[attr-defined]
-    return count / (finished - started), latencies, hops
+    return RoutedRun(count / (finished - started), latencies, hops, backlog)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -338,50 +368,97 @@ def _wait_any(workers: list[WorkerProcess], pattern: str, timeout_s: float = 60)
             raise TimeoutError(f"no replica logged /{pattern}/")
 
 
+ROUTINGS = ("round_robin", "balanced-capacity", "both")
+CAPACITY = 20
+"""Open SMS each bench agent takes automatically under `balanced-capacity` (default)."""
+
+
+def _bench_accounts(capacity: int) -> dict[str, AccountDocument]:
+    """The bench's accounts by routing: five agents, always open; round robin as ever, or
+    every agent limited to `capacity` open SMS with balanced assignment (R11, R13)."""
+    agents = [AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@bench.example",
+                          role="support") for i in range(5)]
+    return {
+        "round_robin": AccountDocument(account_id="bench", version=1, round_robin=True,
+                                       agents=agents),
+        "balanced-capacity": AccountDocument(
+            account_id="bench-cap", version=1, round_robin=True, assignment_method="balanced",
+            presence_timeout_seconds=None,
+            agents=[msgspec.structs.replace(a, capacity=Capacity(sms=capacity))
+                    for a in agents])}
+
+
+def _echo_routed(run: RoutedRun, raw: float, tickets: int, replicas: int, rate: float | None,
+                 routing: str, capacity: int) -> dict[str, float]:
+    latency = _percentiles_ms(run.latencies)
+    written = _percentiles_ms(run.hops.pop("written"), prefix="written_")
+    figures = {"routed_per_s": run.routed_per_s, "raw_per_s": raw,
+               "ratio": run.routed_per_s / raw, **latency, **written}
+    # A paced run routes what it is given, so only a flat-out run's ratio means anything.
+    paced = f"paced at {rate:.0f}/s" if rate else "flat out"
+    ratio = ("ratio for flat-out runs only" if rate
+             else f"{figures['ratio']:.0%} of raw pass-through")
+    how = "" if routing == "round_robin" else (
+        f" (balanced, capacity {capacity} SMS per agent, each closed as assigned; "
+        f"{run.backlog} assigned by backlog)")
+    click.echo(f"ingest+router x{replicas}, {tickets} tickets {paced}{how}: "
+               f"{run.routed_per_s:.0f} routed tickets/s = {ratio}; "
+               f"latency {_percentiles_text(latency)}")
+    _echo_tenths(run.latencies)
+    click.echo("  to ticket.assigned written (its create time, no read-back hop): "
+               + _percentiles_text(written))
+    click.echo("  by hop (record create times): " + "; ".join(
+        f"{hop} {_percentiles_text(_percentiles_ms(values, (50, 99)))}"
+        for hop, values in run.hops.items()))
+    return figures
+
+
 def bench_pipeline(tickets: int, replicas: int, rate: float | None,
                    partitions: int = DEFAULT_PARTITIONS, broker: str = "tansu",
+                   routing: str = "round_robin", capacity: int = CAPACITY,
                    ) -> dict[str, float]:
     """Routed tickets/s and end-to-end latency through ingest + router, next to a raw
     pass-through of the same broker measured in the same run (X5). Every topic, the raw
-    pass-through's included, gets `partitions` partitions."""
-    account = AccountDocument(account_id="bench", version=1, round_robin=True, agents=[
-        AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@bench.example", role="support")
-        for i in range(5)])
+    pass-through's included, gets `partitions` partitions. `routing` "both" runs round
+    robin, then capacity + balanced with every ticket closed as it is assigned, on the same
+    broker and workers, and prints the two rates side by side."""
+    accounts = _bench_accounts(capacity)
+    runs = ["round_robin", "balanced-capacity"] if routing == "both" else [routing]
     stack = EmbeddedStack(partitions=partitions, broker=broker)
+    results: dict[str, dict[str, float]] = {}
     with stack as settings:
         _echo_broker(stack)
-        publish_accounts(settings, [account])
+        publish_accounts(settings, [accounts[r] for r in runs])
         raw = asyncio.run(raw_pass_through(settings, tickets, partitions))
         click.echo(f"raw pass-through: {raw:.0f} records/s (consume + re-produce, aiokafka; "
                    f"{partitions} partitions per topic)")
         workers = _start_replicas(settings, ["ingest", "router"], replicas)
         try:
+            ids = [accounts[r].account_id for r in runs]
             asyncio.run(_produce(settings, [
                 ("agents.presence", f"a{i}", encode(Presence(
-                    account_id="bench", agent_id=f"a{i}", actor_id=f"a{i}", status="online",
-                    at=datetime.now(UTC)))) for i in range(5)]))
+                    account_id=account_id, agent_id=f"a{i}", actor_id=f"a{i}",
+                    status="online", at=datetime.now(UTC))))
+                for account_id in ids for i in range(5)]))
             routers = [w for w in workers if w.kind == "router"]
-            for i in range(5):  # each presence record lands on whichever replica owns it
-                _wait_any(routers, f"presence bench a{i} online")
-            routed, latencies, hops = asyncio.run(_route_and_watch(settings, tickets, rate))
+            for account_id in ids:  # each presence record lands on whichever replica owns it
+                for i in range(5):
+                    _wait_any(routers, f"presence {account_id} a{i} online")
+            for r in runs:
+                run = asyncio.run(_route_and_watch(
+                    settings, tickets, rate, accounts[r].account_id,
+                    close=r == "balanced-capacity"))
+                results[r] = _echo_routed(run, raw, tickets, replicas, rate, r, capacity)
+                results[r]["backlog"] = float(run.backlog)
         finally:
             for worker in workers:
                 worker.sigterm()
-    latency = _percentiles_ms(latencies)
-    written = _percentiles_ms(hops.pop("written"), prefix="written_")
-    figures = {"routed_per_s": routed, "raw_per_s": raw, "ratio": routed / raw,
-               **latency, **written}
-    # A paced run routes what it is given, so only a flat-out run's ratio means anything.
-    paced = f"paced at {rate:.0f}/s" if rate else "flat out"
-    ratio = ("ratio for flat-out runs only" if rate
-             else f"{figures['ratio']:.0%} of raw pass-through")
-    click.echo(f"ingest+router x{replicas}, {tickets} tickets {paced}: "
-               f"{routed:.0f} routed tickets/s = {ratio}; "
-               f"latency {_percentiles_text(latency)}")
-    _echo_tenths(latencies)
-    click.echo("  to ticket.assigned written (its create time, no read-back hop): "
-               + _percentiles_text(written))
-    click.echo("  by hop (record create times): " + "; ".join(
-        f"{hop} {_percentiles_text(_percentiles_ms(values, (50, 99)))}"
-        for hop, values in hops.items()))
-    return figures
+    if routing == "both":
+        plain, loaded = results["round_robin"], results["balanced-capacity"]
+        click.echo(f"routing, same run: round robin {plain['routed_per_s']:.0f} routed "
+                   f"tickets/s, balanced + capacity {capacity}/agent closing as assigned "
+                   f"{loaded['routed_per_s']:.0f} routed tickets/s "
+                   f"({loaded['routed_per_s'] / plain['routed_per_s']:.0%}), "
+                   f"{loaded['backlog']:.0f} of {tickets} by backlog")
+        return {**plain, **{f"capacity_{k}": v for k, v in loaded.items()}}
+    return results[routing]

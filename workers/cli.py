@@ -200,8 +200,14 @@ def traffic(count: int, rate: float | None, account: str) -> None:
 @click.option("--broker", type=click.Choice(["tansu", "kafka"]), default="tansu",
               show_default=True,
               help="The embedded broker: tansu, or Apache Kafka in KRaft mode (make kafka).")
+@click.option("--routing", type=click.Choice(["round_robin", "balanced-capacity", "both"]),
+              default="round_robin", show_default=True,
+              help="Pipeline stage: plain round robin, every agent limited by capacity with "
+                   "balanced assignment and tickets closed as assigned, or both in one run.")
+@click.option("--capacity", default=20, show_default=True,
+              help="Open SMS per agent under balanced-capacity routing.")
 def bench(stage: str, tickets: int, replicas: int, rate: float | None,
-          partitions: int, broker: str) -> None:
+          partitions: int, broker: str, routing: str, capacity: int) -> None:
     """Routed tickets/s and latency percentiles beside a raw pass-through of the same
     broker (X5)."""
     from harness.bench import bench_broker, bench_ingest, bench_pipeline
@@ -215,7 +221,7 @@ def bench(stage: str, tickets: int, replicas: int, rate: float | None,
         elif stage == "broker":
             bench_broker(tickets, rate, partitions, broker)
         else:
-            bench_pipeline(tickets, replicas, rate, partitions, broker)
+            bench_pipeline(tickets, replicas, rate, partitions, broker, routing, capacity)
     except RuntimeError as exc:  # the broker could not start (e.g. Kafka not fetched): why
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
