@@ -1,7 +1,13 @@
 """What the fault runs share: the traffic they send through all four worker kinds, the
 follow-through that answers and closes every ticket, the invariants checked against the
 inputs, and the counts printed. The chaos run kills replicas and Redis; the broker-fault
-run kills Kafka nodes; both are judged the same way."""
+run kills Kafka nodes; both are judged the same way.
+
+Every agent has a capacity per channel (R11) small enough that tickets wait in the queue
+(R12): the follow-through answers and closes tickets in rounds, each round's closes free
+the places that the waiting tickets then take (method backlog), until every ticket is
+closed; the events are replayed at the end to show that no automatic assignment ever put an
+agent above capacity."""
 
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import redis
 
 from harness.processes import WorkerProcess
 from schemas.agent_app import Presence, ReplyCommand
 from schemas.codec import encode
-from schemas.config import AccountDocument, AgentConfig, AutoClose, HandoffSettings
-from schemas.events import DeadLetter, TicketAssigned, TicketMessage, TicketStatus
+from schemas.config import AccountDocument, AgentConfig, AutoClose, Capacity, HandoffSettings
+from schemas.events import DeadLetter, TicketAssigned, TicketCreated, TicketMessage, TicketStatus
 from schemas.handoff import HandoffRequest, HandoffVisitor, TranscriptLine
 from schemas.internal import CountdownStart
 from tests.conftest import ClockControl
@@ -33,6 +40,10 @@ HANDOFFS = 20
 AGENTS = 5
 AUTOMATIC = {"round_robin", "rule", "solo", "backlog"}
 MALFORMED = b'{"account_id": 42}'
+CAPACITY = {"sms": 12, "email": 12, "webchat": 8}
+"""Open tickets each agent takes automatically per channel: on 5 agents, of the chaos run's
+450 conversations (150 per channel) 90 SMS, 90 emails and 110 chats wait at first; of the
+broker-fault run's 200 or more, some of each channel."""
 
 Record = tuple[str, str, bytes]
 
@@ -41,7 +52,8 @@ def account(fake: FakeHelpdesk) -> AccountDocument:
     return AccountDocument(
         account_id="acme", version=1, round_robin=True,
         agents=[AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@acme.example",
-                            role="support", notify=["in_app"]) for i in range(AGENTS)],
+                            role="support", notify=["in_app"], capacity=Capacity(**CAPACITY))
+                for i in range(AGENTS)],
         auto_close=AutoClose(enabled=True, days=2),
         handoff=HandoffSettings(method="zendesk", base_url=fake.url, email=fake.email,
                                 token_env=ZENDESK_TOKEN_ENV))
@@ -126,20 +138,55 @@ def bring_online(pipeline: Pipeline, workers: list[WorkerProcess]) -> None:
 @dataclass
 class Outcome:
     """What the outputs showed: the inputs' tickets, handoff results and dead letters, and
-    (once the replicas have stopped) every event."""
+    (once the replicas have stopped) every event with its record's create time."""
 
     tickets: set[str]
     results: list[Any]
     letters: list[Any]
     events: list[Any] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)
+    rounds: int = 0
+
+
+def holders(events: list[Any]) -> dict[str, str]:
+    """Each ticket's agent as the events last said, for the tickets that have one."""
+    held: dict[str, str] = {}
+    for r in events:
+        if isinstance(r, TicketAssigned):
+            if r.agent_id:
+                held[r.ticket_id] = r.agent_id
+            else:
+                held.pop(r.ticket_id, None)
+    return held
+
+
+def wait_routed(pipeline: Pipeline, tickets: set[str], timeout_s: float = 240) -> None:
+    """Until the router routed every ticket: to an agent, or into the queue. A ticket that
+    waits with no team changes no responsibility, so only its hash (`routed`) tells."""
+    deadline = time.monotonic() + timeout_s
+    order = sorted(tickets)
+    while True:
+        batch = pipeline.redis.pipeline(transaction=False)
+        for t in order:
+            batch.hexists(pipeline.keys.ticket("acme", t), "routed")
+        try:
+            left = [t for t, done in zip(order, batch.execute(), strict=True) if not done]
+        except redis.ConnectionError:  # a connection from before a Redis restart
+            left = order
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"{len(left)} tickets never routed: {left[:5]}"
+        pipeline.events.poll(100)
 
 
 def follow_through(pipeline: Pipeline, clock: ClockControl, traffic: Traffic,
                    while_closing: Callable[[], None] = lambda: None) -> Outcome:
-    """After the traffic: wait until every message is threaded and every ticket assigned,
-    answer every ticket as an agent, move the clock two days on so that all of them
-    auto-close, and wait for the handoff results and the dead letters. `while_closing`
-    runs once the closes are due, before the clock passes the closer's claim lease."""
+    """After the traffic: wait until every message is threaded and every ticket routed
+    (assigned, or waiting for a place), then in rounds: each ticket's agent answers it,
+    the clock moves two days on so that those tickets auto-close, and the places they
+    free take the waiting tickets; until every ticket is closed and the queue is empty.
+    Then wait for the handoff results and the dead letters. `while_closing` runs once the
+    first round's closes are due, before the clock passes the closer's claim lease."""
     message_ids = traffic.message_ids
 
     def threaded(rs: list[Any]) -> bool:
@@ -148,24 +195,48 @@ def follow_through(pipeline: Pipeline, clock: ClockControl, traffic: Traffic,
     events = pipeline.events.wait_for(threaded, timeout_s=240, what="all threaded")
     tickets = {r.ticket_id for r in events if isinstance(r, TicketMessage)
                and r.message_id in message_ids}
-    pipeline.events.wait_for(lambda rs: tickets <= {
-        r.ticket_id for r in rs if isinstance(r, TicketAssigned) and r.agent_id},
-        timeout_s=240, what="all assigned")
+    wait_routed(pipeline, tickets)
+    channel = {r.ticket_id: r.channel for r in pipeline.events.records
+               if isinstance(r, TicketCreated)}
 
-    # An agent answers every ticket: the countdowns start; two days later all close.
-    for n, ticket in enumerate(sorted(tickets)):
-        pipeline.publish("tickets.commands", ticket, ReplyCommand(
-            command_id=f"reply-{n}", account_id="acme", actor_id="a0", at=T0,
-            ticket_id=ticket, author_kind="agent", text="Done, anything else?"))
-    pipeline.tail("timers").wait_for(lambda rs: tickets <= {
-        r.ticket_id for r in rs if isinstance(r, CountdownStart)}, timeout_s=240)
-    clock.set(T0 + timedelta(days=2))
-    while_closing()
-    # Past the closer's claim lease, so closes claimed by a killed replica go out.
-    clock.set(T0 + timedelta(days=2, minutes=2))
-    pipeline.events.wait_for(lambda rs: tickets <= {
-        r.ticket_id for r in rs if isinstance(r, TicketStatus) and r.status == "closed"},
-        timeout_s=240, what="all closed")
+    def closed(rs: list[Any]) -> set[str]:
+        return {r.ticket_id for r in rs if isinstance(r, TicketStatus) and r.status == "closed"}
+
+    now, answered, rounds = T0, set[str](), 0
+    while answered != tickets:
+        # Whoever waits takes the places the last round freed: each agent has room for
+        # CAPACITY per channel again, so that many per channel (or all who wait) get one.
+        waiting = tickets - answered
+        expect = {c: min(sum(channel[t] == c for t in waiting), AGENTS * n)
+                  for c, n in CAPACITY.items()}
+
+        def placed(rs: list[Any], waiting: set[str] = waiting,
+                   expect: dict[str, int] = expect) -> bool:
+            held = holders(rs)
+            return all(sum(channel[t] == c for t in waiting if t in held) >= n
+                       for c, n in expect.items())
+        events = pipeline.events.wait_for(placed, timeout_s=240,
+                                          what=f"round {rounds + 1} assigned")
+        todo = sorted(t for t in waiting if t in holders(events))
+        rounds += 1
+        # Each ticket's agent answers it: the countdowns start; two days later they close.
+        held = holders(events)
+        for ticket in todo:
+            pipeline.publish("tickets.commands", ticket, ReplyCommand(
+                command_id=f"reply-{ticket}", account_id="acme", actor_id=held[ticket],
+                at=now, ticket_id=ticket, author_kind="agent", text="Done, anything else?"))
+        pipeline.tail("timers").wait_for(lambda rs, todo=todo: set(todo) <= {
+            r.ticket_id for r in rs if isinstance(r, CountdownStart)}, timeout_s=240)
+        clock.set(now + timedelta(days=2))
+        if rounds == 1:
+            while_closing()
+        # Past the closer's claim lease, so closes claimed by a killed replica go out.
+        now += timedelta(days=2, minutes=2)
+        clock.set(now)
+        pipeline.events.wait_for(lambda rs, todo=todo: set(todo) <= closed(rs),
+                                 timeout_s=240, what=f"round {rounds} closed")
+        answered |= set(todo)
+    assert pipeline.redis.zcard(pipeline.keys.queue("acme")) == 0, "tickets left waiting"
     results = pipeline.tail("handoff.results").wait_for(
         lambda rs: len({r.handoff_id for r in rs}) >= len(traffic.handoff_ids),
         timeout_s=240)
@@ -173,7 +244,66 @@ def follow_through(pipeline: Pipeline, clock: ClockControl, traffic: Traffic,
         lambda rs: traffic.bad_keys <= {
             raw.key.decode() for raw in pipeline.tail("deadletter").raw},
         timeout_s=120)
-    return Outcome(tickets, results, letters)
+    return Outcome(tickets, results, letters, rounds=rounds)
+
+
+@dataclass
+class Load:
+    """What the replay of the events showed of load-aware routing: tickets that waited
+    (got their agent from the queue), backlog assignments, the most open tickets an
+    automatic assignment left an agent with per channel, and any above capacity."""
+
+    waited: int = 0
+    backlog: int = 0
+    max_load: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CAPACITY, 0))
+    above: list[str] = field(default_factory=list)
+
+
+def replay_load(events: list[Any], stamps: list[int]) -> Load:
+    """Replay ticket.assigned and ticket.status once each (a redelivered record repeats
+    its event id), ordered by the clock time they carry, a status change before an
+    assignment at the same time (a freed place is taken after it freed), then by record
+    create time, counting each agent's open tickets per channel: every automatic
+    assignment must leave its agent at or below capacity (manual ones may exceed)."""
+    seen: set[str] = set()
+    changes: list[tuple[datetime, int, int, Any]] = []
+    channel: dict[str, str] = {}
+    for r, stamp in zip(events, stamps, strict=True):
+        if isinstance(r, TicketCreated):
+            channel[r.ticket_id] = r.channel
+        elif isinstance(r, TicketAssigned | TicketStatus) and r.event_id not in seen:
+            seen.add(r.event_id)
+            changes.append((r.at, 0 if isinstance(r, TicketStatus) else 1, stamp, r))
+    changes.sort(key=lambda c: c[:3])
+    load = Load()
+    agent: dict[str, str | None] = {}
+    status: dict[str, str] = {}
+    open_of: dict[tuple[str, str], set[str]] = defaultdict(set)
+    waited: set[str] = set()
+    for _, _, _, r in changes:
+        t = r.ticket_id
+        if t not in channel:
+            continue
+        key = (agent.get(t) or "", channel[t])
+        open_of[key].discard(t)
+        if isinstance(r, TicketStatus):
+            status[t] = r.status
+        else:
+            agent[t] = r.agent_id
+            if r.method == "backlog" and r.agent_id:
+                load.backlog += 1
+                waited.add(t)
+        if agent.get(t) and status.get(t, "open") == "open":
+            key = (agent[t] or "", channel[t])
+            open_of[key].add(t)
+            if isinstance(r, TicketAssigned) and r.method in AUTOMATIC:
+                n = len(open_of[key])
+                load.max_load[key[1]] = max(load.max_load[key[1]], n)
+                if n > CAPACITY[key[1]]:
+                    load.above.append(f"{t} to {key[0]} ({r.method}, {r.at}): {n} open "
+                                      f"{key[1]} > {CAPACITY[key[1]]}")
+    load.waited = len(waited)
+    return load
 
 
 def check_invariants(outcome: Outcome, traffic: Traffic, zendesk: FakeHelpdesk) -> None:
@@ -192,12 +322,22 @@ def check_invariants(outcome: Outcome, traffic: Traffic, zendesk: FakeHelpdesk) 
     for message_id, ts in ticket_of.items():
         per_conversation[message_ids[message_id]] |= ts
     assert all(len(t) == 1 for t in per_conversation.values())
-    # every ticket's automatic assignment made once
+    # every ticket's automatic assignment to an agent made once (a waiting ticket's is
+    # its backlog one); one that waited with a team showed it once (routed to nobody)
     automatic: dict[str, set[str]] = defaultdict(set)
+    queued: dict[str, set[str]] = defaultdict(set)
     for r in events:
         if isinstance(r, TicketAssigned) and r.method in AUTOMATIC:
-            automatic[r.ticket_id].add(r.event_id)
+            (automatic if r.agent_id else queued)[r.ticket_id].add(r.event_id)
     assert all(len(automatic[t]) == 1 for t in tickets)
+    assert all(len(queued[t]) <= 1 for t in tickets)
+    backlog = {r.ticket_id for r in events if isinstance(r, TicketAssigned)
+               and r.method == "backlog" and r.agent_id}
+    assert set(queued) & tickets <= backlog, "a waiting ticket never assigned"
+    # no automatic assignment above capacity, and tickets did wait
+    load = replay_load(events, outcome.stamps)
+    assert not load.above, "agents above capacity:\n" + "\n".join(load.above[:20])
+    assert load.waited > 0 and load.backlog == load.waited
     # no double close
     closes: dict[str, set[str]] = defaultdict(set)
     for r in events:
@@ -213,5 +353,9 @@ def check_invariants(outcome: Outcome, traffic: Traffic, zendesk: FakeHelpdesk) 
 
 def counts(outcome: Outcome, traffic: Traffic) -> str:
     """The sizes of a run, the start of its printed summary."""
+    load = replay_load(outcome.events, outcome.stamps)
+    peaks = ", ".join(f"{c} {load.max_load[c]}/{n}" for c, n in CAPACITY.items())
     return (f"{len(traffic.message_ids)} messages, {len(outcome.tickets)} tickets, "
-            f"{len(traffic.handoff_ids)} handoffs, {len(traffic.bad_keys)} malformed")
+            f"{len(traffic.handoff_ids)} handoffs, {len(traffic.bad_keys)} malformed; "
+            f"capacities: {load.waited} tickets waited, {load.backlog} backlog assignments "
+            f"in {outcome.rounds} rounds of closes, max open per agent vs capacity {peaks}")

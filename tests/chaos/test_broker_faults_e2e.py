@@ -145,6 +145,7 @@ def test_pipeline_survives_leader_and_controller_kills(
                 for w in workers if not w.alive]
         exit_codes = [w.sigterm(40) for w in workers]
         outcome.events = pipeline.events.drain()
+        outcome.stamps = [raw.timestamp for raw in pipeline.events.raw]
     finally:
         publisher.stop.set()
         for n, worker in enumerate(workers):  # logs kept with the test's temporary files

@@ -107,6 +107,7 @@ def test_replicas_survive_sigkills_and_a_redis_restart(
                 worker.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         exit_codes = [w.wait(40) for w in workers]  # one SIGTERM each, as an operator sends
         outcome.events = pipeline.events.drain()
+        outcome.stamps = [raw.timestamp for raw in pipeline.events.raw]
     finally:
         chaos.stop.set()
         for worker in workers:
