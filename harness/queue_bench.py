@@ -32,11 +32,15 @@ from workers.router.opening import drain_freed
 from workers.router.rules import TicketFacts
 from workers.router.store import RouterStore, Step
 from workers.runtime.settings import Settings
+from workers.state.keys import Keys
 from workers.state.store import connect
+from workers.state.tickets import TicketStore
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 BATCH = 500
 AGENTS = 5
+FREED = 50
+"""Places freed one at a time (a close, then its drain) behind a long queue."""
 
 
 def _account(account_id: str, capacity: int | None, method: str) -> AccountDocument:
@@ -100,12 +104,35 @@ async def _measure(settings: Settings, tickets: int) -> dict[str, float]:
                                          at=T0, now=T0)
         drain_s = time.perf_counter() - started
         left = await store.queue_size("full")
+        freed_us = await _one_place_at_a_time(settings, client, ingest, store, tickets)
     finally:
         await client.aclose()
-    return {"route_us": free_s / tickets * 1e6, "route_room_us": room_s / tickets * 1e6,
-            "route_queued_us": full_s / tickets * 1e6,
+    return {"freed_drain_us": freed_us, "route_us": free_s / tickets * 1e6,
+            "route_room_us": room_s / tickets * 1e6, "route_queued_us": full_s / tickets * 1e6,
             "queued": float(queued), "drained": float(len(drained)), "left": float(left),
             "drain_us": drain_s / max(1, len(drained)) * 1e6}
+
+
+async def _one_place_at_a_time(settings: Settings, client: Any, ingest: IngestStore,
+                               store: RouterStore, tickets: int) -> float:
+    """Every agent holds one ticket (capacity 1) and `tickets` wait; `FREED` times a held
+    ticket closes and the drain assigns the one place it freed: microseconds per drain
+    (what the router spends per freed place behind a queue that long)."""
+    account = _account("one", 1, "balanced")
+    for i in range(AGENTS):
+        await store.set_presence("one", f"a{i}", "online", T0)
+    await _route(store, account, await _open_tickets(ingest, "one", tickets + AGENTS))
+    status, keys = TicketStore(settings, client), Keys.of(settings)
+    spent = 0.0
+    for n in range(FREED):
+        agent = f"a{n % AGENTS}"
+        held = next(iter(await client.smembers(keys.open_of("one", agent))))
+        await status.set_status("one", held, "closed", at=T0)
+        started = time.perf_counter()
+        drained = await drain_freed(store, account, trigger=f"close-{n}", at=T0, now=T0)
+        spent += time.perf_counter() - started
+        assert len(drained) == 1, drained
+    return spent / FREED * 1e6
 
 
 def bench_queue(tickets: int) -> dict[str, float]:
@@ -129,6 +156,9 @@ def bench_queue(tickets: int) -> dict[str, float]:
     click.echo(f"drain after a capacity raise: {figures['drained']:.0f} of "
                f"{figures['queued']:.0f} waiting tickets assigned (backlog), "
                f"{figures['drain_us']:.1f} us/ticket; {figures['left']:.0f} left waiting")
+    click.echo(f"one freed place behind {tickets} waiting tickets (capacity 1, a close "
+               f"then its drain, {FREED} times): {figures['freed_drain_us']:.0f} us per drain "
+               f"of one ticket")
     click.echo(f"cost of the queue: a ticket that waits then drains takes {waited:.1f} us "
                f"against {figures['route_room_us']:.1f} us assigned at once: "
                f"{figures['queue_us']:+.1f} us/ticket")

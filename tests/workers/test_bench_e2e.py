@@ -75,3 +75,22 @@ def test_bench_broker_alone_reports_latency_and_cpu_per_tenth() -> None:
     assert tenths and len(tenths[1].split(", ")) == 10, output
     cpu = re.search(r"broker CPU by tenth of the run: ([\d%, ]+) of a core", output)
     assert cpu and 1 <= len(cpu[1].split(", ")) <= 10, output
+
+
+def test_bench_routes_with_capacity_and_balanced_next_to_round_robin() -> None:
+    code, output = bench("--routing", "both", "--tickets", "200", "--capacity", "10",
+                         "--partitions", "2")
+    assert code == 0, output
+    assert output.count("broker: ") == 1 and broker_line() in output, output
+    plain = re.search(r"ingest\+router x1, 200 tickets flat out: (\d+) routed tickets/s", output)
+    loaded = re.search(r"ingest\+router x1, 200 tickets flat out \(balanced, capacity 10 SMS "
+                       r"per agent, each closed as assigned; (\d+) assigned by backlog\): "
+                       r"(\d+) routed tickets/s", output)
+    assert plain and loaded, output
+    # 5 agents, 10 places each, flat out: at most 50 are assigned at once, the rest wait
+    # and take the places their closes free.
+    assert 0 < int(loaded[1]) <= 150 and int(loaded[2]) > 0
+    side = re.search(r"routing, same run: round robin (\d+) routed tickets/s, balanced \+ "
+                     r"capacity 10/agent closing as assigned (\d+) routed tickets/s "
+                     r"\(\d+%\), (\d+) of 200 by backlog", output)
+    assert side and side[1] == plain[1] and side[2] == loaded[2] and side[3] == loaded[1]
