@@ -333,7 +333,11 @@ def check_invariants(outcome: Outcome, traffic: Traffic, zendesk: FakeHelpdesk) 
     assert all(len(queued[t]) <= 1 for t in tickets)
     backlog = {r.ticket_id for r in events if isinstance(r, TicketAssigned)
                and r.method == "backlog" and r.agent_id}
-    assert set(queued) & tickets <= backlog, "a waiting ticket never assigned"
+    never = sorted(set(queued) & tickets - backlog)
+    assert not never, f"{len(never)} waiting tickets never assigned from the queue: " + "; ".join(
+        f"{t}: " + ", ".join(f"{r.method} {r.agent_id} at {r.at} ({r.event_id})" for r in events
+                             if isinstance(r, TicketAssigned) and r.ticket_id == t)
+        for t in never[:5])
     # no automatic assignment above capacity, and tickets did wait
     load = replay_load(events, outcome.stamps)
     assert not load.above, "agents above capacity:\n" + "\n".join(load.above[:20])
