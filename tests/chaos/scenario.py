@@ -333,7 +333,7 @@ def check_invariants(outcome: Outcome, traffic: Traffic, zendesk: FakeHelpdesk) 
     assert all(len(queued[t]) <= 1 for t in tickets)
     backlog = {r.ticket_id for r in events if isinstance(r, TicketAssigned)
                and r.method == "backlog" and r.agent_id}
-    never = sorted(set(queued) & tickets - backlog)
+    never = sorted({t for t, ids in queued.items() if ids} & tickets - backlog)
     assert not never, f"{len(never)} waiting tickets never assigned from the queue: " + "; ".join(
         f"{t}: " + ", ".join(f"{r.method} {r.agent_id} at {r.at} ({r.event_id})" for r in events
                              if isinstance(r, TicketAssigned) and r.ticket_id == t)
