@@ -46,8 +46,11 @@ run: $(STAMP) redis-server
 	$(BIN)/ticketflow run
 
 # The whole suite, the chaos run included (it brings its own broker; about 90 s).
+# Two pytest processes share the end-to-end tests (each with its own broker and Redis); the
+# chaos run, which kills replicas at random moments, then runs alone.
 test: $(STAMP) redis-server asyncapi
-	$(BIN)/python -m pytest -q -rP
+	$(BIN)/python -m pytest -q -rP -n 2 --dist worksteal -m "not chaos and not broker_faults"
+	$(BIN)/python -m pytest -q -rP -m chaos
 
 # The chaos run alone (issue 6).
 chaos: $(STAMP) redis-server

@@ -38,48 +38,68 @@ end
 if replay then return '[' .. table.concat(stored, ',') .. ']' end
 use_routing(ARGV[7])
 
--- Nobody who could take anything (offline, or full on every channel): nothing to scan.
-local function anyone_free()
+-- Which channels anyone could take a ticket on (online, with room): a ticket of a channel
+-- nobody has room on is not looked at, and the walk ends once no channel has room, so a
+-- freed place costs the tickets in front of the first one that fits, not the whole queue.
+local channels = {'sms', 'email', 'webchat'}
+local free = {}
+local function refresh(channel)
+  free[channel] = false
   for _, pool in pairs(pools) do
     for _, agent in ipairs(pool) do
-      for _, channel in ipairs({'sms', 'email', 'webchat'}) do
-        if is_eligible(base, agent, channel, {}, cutoff) then return true end
+      if is_eligible(base, agent, channel, {}, cutoff) then
+        free[channel] = true
+        return
       end
     end
   end
+end
+local function anyone_free()
+  for _, channel in ipairs(channels) do
+    if free[channel] then return true end
+  end
   return false
 end
+for _, channel in ipairs(channels) do refresh(channel) end
 
 local entries, by_pool = {}, {}
-local waiting = {}
-if redis.call('EXISTS', base .. ':queue') == 1 and anyone_free() then
-  waiting = redis.call('ZRANGE', base .. ':queue', 0, -1)
-end
-for _, ticket_id in ipairs(waiting) do
-  if #entries >= limit then break end
-  local key = base .. ':ticket:' .. ticket_id
-  local state = redis.call('HMGET', key, 'status', 'agent_id', 'team_id', 'backlog')
-  if not state[1] or state[1] == 'closed' or (state[2] and state[2] ~= '') then
-    leave_backlog(base, ticket_id)  -- no longer waiting: gone, closed, or someone took it
-  else
-    local pool_name = state[4] or ''
-    local pool = pools[pool_name]
-    if pool then
+local CHUNK = 200
+local start = 0
+local queued = redis.call('EXISTS', base .. ':queue') == 1
+while queued and anyone_free() and #entries < limit do
+  local waiting = redis.call('ZRANGE', base .. ':queue', start, start + CHUNK - 1)
+  if #waiting == 0 then break end
+  local left = 0  -- tickets of this chunk that stay in the queue
+  for _, ticket_id in ipairs(waiting) do
+    if #entries >= limit or not anyone_free() then break end
+    local key = base .. ':ticket:' .. ticket_id
+    local state = redis.call('HMGET', key, 'status', 'agent_id', 'team_id', 'backlog')
+    if not state[1] or state[1] == 'closed' or (state[2] and state[2] ~= '') then
+      leave_backlog(base, ticket_id)  -- no longer waiting: gone, closed, or someone took it
+    else
+      left = left + 1
+      local pool_name = state[4] or ''
+      local pool = pools[pool_name]
       local channel, skills = ticket_needs(base, ticket_id)
-      local agent = pick_agent(base, pool_name, pool, cutoff, channel, skills, at)
-      if agent then
-        leave_backlog(base, ticket_id)
-        local entry = set_responsibility(base, account_id, ticket_id, state[3] or '', agent,
-                                         'backlog', '', '', prefixes[pool_name] .. ticket_id,
-                                         at, reason)
-        if entry then
-          entries[#entries + 1] = entry
-          by_pool[pool_name] = by_pool[pool_name] or {}
-          table.insert(by_pool[pool_name], entry)
+      if pool and free[channel] ~= false then
+        local agent = pick_agent(base, pool_name, pool, cutoff, channel, skills, at)
+        if agent then
+          left = left - 1
+          leave_backlog(base, ticket_id)
+          local entry = set_responsibility(base, account_id, ticket_id, state[3] or '', agent,
+                                           'backlog', '', '', prefixes[pool_name] .. ticket_id,
+                                           at, reason)
+          if entry then
+            entries[#entries + 1] = entry
+            by_pool[pool_name] = by_pool[pool_name] or {}
+            table.insert(by_pool[pool_name], entry)
+          end
+          refresh(channel)
         end
       end
     end
   end
+  start = start + left  -- what left the queue shifted the rest forward
 end
 
 for pool_name, assigned in pairs(by_pool) do
