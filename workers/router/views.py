@@ -69,7 +69,7 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
                                    withscores=True)
     ids.sort(key=lambda pair: pair[1])
     if view == "unassigned":
-        ids = queue_first(await client.zrange(keys.queue(account_id), 0, -1), ids)
+        ids = queue_first(await _queue(client, keys, account_id), ids)
     calls = OrderedCalls(client)
     for ticket_id, _ in ids:
         calls.command("hgetall", keys.ticket(account_id, ticket_id))
@@ -80,6 +80,21 @@ async def list_tickets(client: Any, settings: Settings, account_id: str, view: V
             and (view != "unassigned" or r.agent_id is None)
             and (team_id is None or r.team_id == team_id)
             and (channel is None or r.channel == channel)]
+
+
+async def _queue(client: Any, keys: Keys, account_id: str) -> list[str]:
+    """The waiting tickets' ids in queue order (R12): the one place the views read the queue."""
+    return list(await client.zrange(keys.queue(account_id), 0, -1))
+
+
+async def list_waiting(client: Any, settings: Settings, account_id: str) -> list[TicketRow]:
+    """The tickets waiting for an agent (R12), in the order they will be assigned."""
+    keys = Keys.of(settings)
+    calls = OrderedCalls(client)
+    for ticket_id in await _queue(client, keys, account_id):
+        calls.command("hgetall", keys.ticket(account_id, ticket_id))
+    return [_row(ticket) for fields in await calls.execute()
+            if (ticket := decode_ticket(fields)) is not None]
 
 
 def queue_first(queue: Sequence[str], ids: list[tuple[str, float]],
