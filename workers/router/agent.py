@@ -43,6 +43,7 @@ from workers.router.outputs import (
     reply_events,
     status_events,
 )
+from workers.router.queue_metrics import watch_queue_lengths
 from workers.router.rules import TicketFacts
 from workers.router.store import MISSING, ReadStep, RouterStore, Step
 from workers.runtime.clock import Clock, ControlledClock
@@ -298,7 +299,9 @@ def build(resources: Resources) -> Wiring:
 
     return Wiring(handler, background=[Background("openings", openings),
                                        Background("documents", documents),
-                                       Background("offline", reassignments)])
+                                       Background("offline", reassignments),
+                                       Background("queue_length", lambda: watch_queue_lengths(
+                                           store.queue_size, resources.registry))])
 
 
 KIND = Kind(name=RouterHandler.worker, topics=RouterHandler.topics, build=build,
