@@ -49,12 +49,12 @@ run: $(STAMP) redis-server
 # Two pytest processes share the end-to-end tests (each with its own broker and Redis); the
 # chaos run, which kills replicas at random moments, then runs alone.
 test: $(STAMP) redis-server asyncapi
-	$(BIN)/python -m pytest -q -rP -n 2 --dist worksteal -m "not chaos and not broker_faults"
-	$(BIN)/python -m pytest -q -rP -m chaos
+	$(BIN)/python -m pytest -q -rfEP -n 2 --dist worksteal -m "not chaos and not broker_faults"
+	$(BIN)/python -m pytest -q -rfEP -m chaos
 
 # The chaos run alone (issue 6).
 chaos: $(STAMP) redis-server
-	$(BIN)/python -m pytest -q -rP -m chaos
+	$(BIN)/python -m pytest -q -rfEP -m chaos
 
 # The end-to-end suite again, on a 3-master Redis Cluster started from redis-server binaries.
 test-cluster: $(STAMP) redis-server
@@ -67,12 +67,12 @@ kafka:
 
 # The end-to-end suite, the chaos run included, on Apache Kafka (KRaft) instead of tansu.
 test-kafka: $(STAMP) redis-server kafka
-	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rP -m "e2e"
+	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rfEP -m "e2e"
 
 # Broker faults (X6) on a 3-node Apache Kafka cluster: a partition leader, then the active
 # controller, SIGKILLed and restarted under traffic (a few minutes).
 chaos-kafka: $(STAMP) redis-server kafka
-	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rP -m broker_faults
+	TICKETFLOW_TEST_BROKER=kafka $(BIN)/python -m pytest -q -rfEP -m broker_faults
 
 bench: $(STAMP) redis-server
 	$(BIN)/ticketflow bench

@@ -4,8 +4,7 @@ throwaway redis-server (which tickets go back, when, once, and not if the agent 
 from __future__ import annotations
 
 import itertools
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from harness.embedded import RedisServer
 from schemas.config import AccountDocument, load_account_yaml
 from tests.conftest import MONDAY_OPEN
 from workers.router.offline import (
@@ -79,16 +77,6 @@ def test_released_tickets_are_offered_in_queue_order() -> None:
 
 
 # --- the scripts --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="tf-offline-")))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 class Lab:

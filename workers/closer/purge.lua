@@ -10,7 +10,7 @@
 -- KEYS[1]  account base, e.g. `tf:{acme}`;
 --          keys used: :retention, :ticket:<id>, :routing:<id>, :history:<id>, :number:<n>,
 --          the mappings named in :routing:<id>, :tickets, :status:closed, :backlog:<pool>,
---          :countdowns, :timers, :queue
+--          :countdowns, :timers, :queue, :queue:<channel>
 -- ARGV[1]  cutoff, epoch seconds: tickets closed at or before it are forgotten
 -- ARGV[2]  most tickets to look at in this call
 -- Returns: {forgotten, looked at}; the caller calls again while `looked at` = ARGV[2]
@@ -21,7 +21,7 @@ local due = redis.call('ZRANGEBYSCORE', index, '-inf', ARGV[1], 'LIMIT', 0, tonu
 local forgotten = 0
 for _, ticket_id in ipairs(due) do
   local key = base .. ':ticket:' .. ticket_id
-  local ticket = redis.call('HMGET', key, 'status', 'number', 'backlog')
+  local ticket = redis.call('HMGET', key, 'status', 'number', 'backlog', 'channel')
   if ticket[1] == 'closed' then
     local routing = base .. ':routing:' .. ticket_id
     local mappings = redis.call('SMEMBERS', routing)
@@ -32,6 +32,7 @@ for _, ticket_id in ipairs(due) do
     end
     if ticket[3] then redis.call('ZREM', base .. ':backlog:' .. ticket[3], ticket_id) end
     redis.call('ZREM', base .. ':queue', ticket_id)
+    redis.call('ZREM', base .. ':queue:' .. (ticket[4] or ''), ticket_id)
     redis.call('DEL', key, routing, base .. ':history:' .. ticket_id)
     redis.call('ZREM', base .. ':tickets', ticket_id)
     redis.call('ZREM', base .. ':status:closed', ticket_id)

@@ -4,7 +4,7 @@
 -- Invariants: one trigger drains at most once; its marks store the entries so a replay
 -- (redelivered record, or another replica handling the same opening) re-publishes the same
 -- events instead of assigning again. Tickets leave the queue by priority, then arrival
--- (`<base>:queue`, capacity.py `queue_score`); one nobody can take keeps waiting without
+-- (`<base>:queue:<channel>`, capacity.py `queue_score`); one nobody can take keeps waiting without
 -- holding back those behind it; each assignment takes a place, so one freed place assigns
 -- one ticket, and no agent goes above capacity (R11), the check and the assignment being
 -- one script. A pool that assigned nothing leaves no mark; a drain with no mark at all may
@@ -38,9 +38,11 @@ end
 if replay then return '[' .. table.concat(stored, ',') .. ']' end
 use_routing(ARGV[7])
 
--- Which channels anyone could take a ticket on (online, with room): a ticket of a channel
--- nobody has room on is not looked at, and the walk ends once no channel has room, so a
--- freed place costs the tickets in front of the first one that fits, not the whole queue.
+-- Which channels anyone could take a ticket on (online, with room). Each channel has its
+-- own queue (`<base>:queue:<channel>`, same scores as `<base>:queue`); only the queues of
+-- channels with room are walked, merged in queue order, and a channel leaves the walk once
+-- nobody has room on it. So a freed place costs the tickets of its channel in front of
+-- the first one that fits, not the queues of the other channels.
 local channels = {'sms', 'email', 'webchat'}
 local free = {}
 local function refresh(channel)
@@ -54,52 +56,98 @@ local function refresh(channel)
     end
   end
 end
-local function anyone_free()
+
+-- Tickets queued before the channel queues existed are in `<base>:queue` only: file them
+-- into their channel's queue once (the counts differ only then).
+local total = redis.call('ZCARD', base .. ':queue')
+if total > 0 then
+  local filed = redis.call('ZCARD', base .. ':queue:')  -- tickets without a channel
   for _, channel in ipairs(channels) do
-    if free[channel] then return true end
+    filed = filed + redis.call('ZCARD', base .. ':queue:' .. channel)
   end
-  return false
+  if filed < total then
+    local all = redis.call('ZRANGE', base .. ':queue', 0, -1, 'WITHSCORES')
+    for i = 1, #all, 2 do
+      local channel = redis.call('HGET', base .. ':ticket:' .. all[i], 'channel') or ''
+      redis.call('ZADD', base .. ':queue:' .. channel, all[i + 1], all[i])
+    end
+  end
 end
-for _, channel in ipairs(channels) do refresh(channel) end
+
+-- One cursor per channel with room: the chunk read from its queue and the offset of the
+-- next chunk (what left the queue shifts the rest forward).
+local CHUNK = 200
+local walks = {}
+for _, channel in ipairs(channels) do
+  if total > 0 then refresh(channel) end
+  if free[channel] then
+    walks[channel] = {key = base .. ':queue:' .. channel, chunk = {}, pos = 1, start = 0,
+                      kept = 0, done = false}
+  end
+end
+
+-- The head (ticket id, score) of a channel's walk, reading the next chunk when needed.
+local function head(walk)
+  if walk.pos > #walk.chunk then
+    if walk.done then return nil end
+    walk.start = walk.start + walk.kept
+    walk.chunk = redis.call('ZRANGE', walk.key, walk.start, walk.start + CHUNK - 1,
+                            'WITHSCORES')
+    walk.pos, walk.kept = 1, 0
+    if #walk.chunk == 0 then
+      walk.done = true
+      return nil
+    end
+  end
+  return walk.chunk[walk.pos], tonumber(walk.chunk[walk.pos + 1])
+end
 
 local entries, by_pool = {}, {}
-local CHUNK = 200
-local start = 0
-local queued = redis.call('EXISTS', base .. ':queue') == 1
-while queued and anyone_free() and #entries < limit do
-  local waiting = redis.call('ZRANGE', base .. ':queue', start, start + CHUNK - 1)
-  if #waiting == 0 then break end
-  local left = 0  -- tickets of this chunk that stay in the queue
-  for _, ticket_id in ipairs(waiting) do
-    if #entries >= limit or not anyone_free() then break end
-    local key = base .. ':ticket:' .. ticket_id
-    local state = redis.call('HMGET', key, 'status', 'agent_id', 'team_id', 'backlog')
-    if not state[1] or state[1] == 'closed' or (state[2] and state[2] ~= '') then
-      leave_backlog(base, ticket_id)  -- no longer waiting: gone, closed, or someone took it
-    else
-      left = left + 1
-      local pool_name = state[4] or ''
-      local pool = pools[pool_name]
-      local channel, skills = ticket_needs(base, ticket_id)
-      if pool and free[channel] ~= false then
-        local agent = pick_agent(base, pool_name, pool, cutoff, channel, skills, at)
-        if agent then
-          left = left - 1
-          leave_backlog(base, ticket_id)
-          local entry = set_responsibility(base, account_id, ticket_id, state[3] or '', agent,
-                                           'backlog', '', '', prefixes[pool_name] .. ticket_id,
-                                           at, reason)
-          if entry then
-            entries[#entries + 1] = entry
-            by_pool[pool_name] = by_pool[pool_name] or {}
-            table.insert(by_pool[pool_name], entry)
-          end
-          refresh(channel)
-        end
+while #entries < limit do
+  local best, best_id, best_score = nil, nil, nil
+  for _, channel in ipairs(channels) do
+    local walk = walks[channel]
+    if walk then
+      local id, score = head(walk)
+      if not id then
+        walks[channel] = nil
+      elseif not best_score or score < best_score then
+        best, best_id, best_score = channel, id, score
       end
     end
   end
-  start = start + left  -- what left the queue shifted the rest forward
+  if not best then break end
+  local walk = walks[best]
+  walk.pos = walk.pos + 2
+  local ticket_id = best_id
+  local key = base .. ':ticket:' .. ticket_id
+  local state = redis.call('HMGET', key, 'status', 'agent_id', 'team_id', 'backlog')
+  if not state[1] or state[1] == 'closed' or (state[2] and state[2] ~= '') then
+    leave_backlog(base, ticket_id)  -- no longer waiting: gone, closed, or someone took it
+    redis.call('ZREM', walk.key, ticket_id)  -- a ticket gone from Redis has no channel left
+  else
+    walk.kept = walk.kept + 1
+    local pool_name = state[4] or ''
+    local pool = pools[pool_name]
+    if pool then
+      local _, skills = ticket_needs(base, ticket_id)
+      local agent = pick_agent(base, pool_name, pool, cutoff, best, skills, at)
+      if agent then
+        walk.kept = walk.kept - 1
+        leave_backlog(base, ticket_id)
+        local entry = set_responsibility(base, account_id, ticket_id, state[3] or '', agent,
+                                         'backlog', '', '', prefixes[pool_name] .. ticket_id,
+                                         at, reason)
+        if entry then
+          entries[#entries + 1] = entry
+          by_pool[pool_name] = by_pool[pool_name] or {}
+          table.insert(by_pool[pool_name], entry)
+        end
+        refresh(best)
+        if not free[best] then walks[best] = nil end
+      end
+    end
+  end
 end
 
 for pool_name, assigned in pairs(by_pool) do

@@ -148,18 +148,21 @@ local function set_responsibility(base, account_id, ticket_id, team, agent, meth
   return entry
 end
 
--- A waiting ticket is in the account's queue (`<base>:queue`, R12), scored by priority
--- then number (capacity.py `queue_score`), and in at most one pool's backlog
--- (`<base>:backlog:<pool>`, by number); the ticket hash remembers which pool.
+-- A waiting ticket is in the account's queue (`<base>:queue`, R12) and its channel's
+-- (`<base>:queue:<channel>`, walked by a drain), both scored by priority then number
+-- (capacity.py `queue_score`), and in at most one pool's backlog (`<base>:backlog:<pool>`,
+-- by number); the ticket hash remembers which pool.
 local PRIORITY_RANK = {urgent = 0, high = 1, normal = 2, low = 3}
 local SEQUENCE_SPAN = 1099511627776  -- 2^40, capacity.py SEQUENCE_SPAN
 
 local function join_backlog(base, ticket_id, pool_name, number)
   local key = base .. ':ticket:' .. ticket_id
-  local rank = PRIORITY_RANK[redis.call('HGET', key, 'priority') or 'normal'] or 2
+  local t = redis.call('HMGET', key, 'priority', 'channel')
+  local rank = PRIORITY_RANK[t[1] or 'normal'] or 2
   local score = string.format('%.0f', rank * SEQUENCE_SPAN + tonumber(number))
   redis.call('ZADD', base .. ':backlog:' .. pool_name, number, ticket_id)
   redis.call('ZADD', base .. ':queue', score, ticket_id)
+  redis.call('ZADD', base .. ':queue:' .. (t[2] or ''), score, ticket_id)
   redis.call('HSET', key, 'backlog', pool_name)
 end
 
@@ -171,6 +174,7 @@ local function leave_backlog(base, ticket_id)
     redis.call('HDEL', key, 'backlog')
   end
   redis.call('ZREM', base .. ':queue', ticket_id)
+  redis.call('ZREM', base .. ':queue:' .. (redis.call('HGET', key, 'channel') or ''), ticket_id)
 end
 
 local function unpack_pool(first)

@@ -77,6 +77,11 @@ class Keys:
         `capacity.queue_score(priority, number)`."""
         return f"{self.account(account_id)}:queue"
 
+    def channel_queue(self, account_id: str, channel: str) -> str:
+        """zset; router scripts (rotation.lua), purge.lua: the waiting tickets of one channel,
+        scored as in `queue`, so a drain walks only the channels someone has room on."""
+        return f"{self.account(account_id)}:queue:{channel}"
+
     def auto_seq(self, account_id: str) -> str:
         """counter; router scripts: the account's last automatic assignment's stamp (R13)."""
         return f"{self.account(account_id)}:auto_seq"
