@@ -156,14 +156,16 @@ def test_transfer_clears_the_agent_and_picks_none_unless_the_team_enables_it() -
         event_id=event_id("ticket.assigned", "c2"), at=AT, now=OPEN, pool=None, pool_agents=[])
 
 
-def test_a_team_that_enables_it_rotates_on_transfer_only_when_round_robin_can_run() -> None:
+def test_a_team_that_enables_it_rotates_on_transfer_or_waits_when_round_robin_is_on() -> None:
     teams = [msgspec.structs.replace(t, auto_assign_on_transfer=True) for t in ACME.teams]
     auto = msgspec.structs.replace(ACME, teams=teams)
     step = decide_transfer(auto, transfer(), OPEN)
     assert isinstance(step, AssignStep)
     assert (step.pool, step.pool_agents) == ("shipping", ["ag-2", "ag-3"])
-    closed = decide_transfer(auto, transfer(), CLOSED)  # R4: outside hours nobody is picked
-    assert isinstance(closed, AssignStep) and (closed.pool, closed.pool_agents) == (None, [])
+    # R4: outside hours nobody is picked; the ticket waits in the team's queue (R12)
+    closed = decide_transfer(auto, transfer(), CLOSED)
+    assert isinstance(closed, AssignStep) and (closed.pool, closed.pool_agents) == (
+        "shipping", [])
     manual = decide_transfer(msgspec.structs.replace(auto, round_robin=False), transfer(), OPEN)
     assert isinstance(manual, AssignStep) and (manual.pool, manual.pool_agents) == (None, [])
 
@@ -204,7 +206,7 @@ def test_any_agent_of_the_account_sets_a_status_and_tags() -> None:
     assert refuse_set_tags(ACME, set_tags(actor="stranger")) == Refusal(NOT_AN_AGENT)
 
 
-def test_new_tags_route_by_rule_or_team_and_rotate_when_open() -> None:
+def test_new_tags_route_by_rule_or_team_and_rotate_when_open_else_wait() -> None:
     facts = TicketFacts(channel="email", tags=("parcel",))
     routed = route_on_tags(ACME, set_tags(), facts, team_id="billing", now=OPEN)
     assert routed is not None and not routed.replay_only
@@ -214,7 +216,8 @@ def test_new_tags_route_by_rule_or_team_and_rotate_when_open() -> None:
         event_id=event_id("ticket.assigned", "c5"), at=AT, now=OPEN, pool="shipping",
         pool_agents=["ag-2", "ag-3"])
     closed = route_on_tags(ACME, set_tags(), facts, team_id="billing", now=CLOSED)
-    assert closed is not None and (closed.step.pool, closed.step.pool_agents) == (None, [])
+    assert closed is not None and (closed.step.pool, closed.step.pool_agents) == (
+        "shipping", [])  # nobody picked outside hours: waits in shipping's queue
     assert route_on_tags(ACME, set_tags(tags=()), TicketFacts(channel="email"), "billing",
                          OPEN) is None
 

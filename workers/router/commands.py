@@ -114,10 +114,13 @@ def _not_an_agent(account: AccountDocument, actor_id: str) -> Refusal | None:
 
 def _rotation(account: AccountDocument, team_id: str | None, now: datetime,
               ) -> tuple[str | None, list[str]]:
-    """The pool that picks an agent now, or none with round robin off or hours closed (R4)."""
-    if account.round_robin and is_open(account.business_hours, now):
+    """The pool that picks an agent now; with hours closed the pool and no agents, so the
+    ticket waits in that pool's queue until they open (R4, R12); none with round robin off."""
+    if not account.round_robin:
+        return None, []
+    if is_open(account.business_hours, now):
         return pool_key(team_id), rotation_pool(account, team_id)
-    return None, []
+    return pool_key(team_id), []
 
 
 def decide_assign(account: AccountDocument, cmd: AssignCommand,
@@ -141,8 +144,8 @@ def decide_assign(account: AccountDocument, cmd: AssignCommand,
 def decide_transfer(account: AccountDocument, cmd: TransferCommand,
                     now: datetime) -> Refusal | AssignStep:
     """R6: an assigning role moves the ticket to a team of the account and clears its agent;
-    the team's rotation picks one only if the team enables it, round robin is on and hours
-    are open."""
+    the team's rotation picks one only if the team enables it and round robin is on, or
+    the ticket waits in the team's queue (nobody eligible, or hours closed: R4, R12)."""
     reason = refuse_assignment(account, cmd.actor_id)
     if reason is not None:
         return Refusal(reason)
@@ -190,7 +193,7 @@ def route_on_tags(account: AccountDocument, cmd: SetTagsCommand, facts: TicketFa
                   team_id: str | None, now: datetime) -> TagsRoute | None:
     """R1 on `tags_changed` for a ticket now in `team_id` with these facts (the new tags
     in them): the rule's team and agent, else that team's rotation when round robin is on
-    and hours are open; None when no rule matches."""
+    (or its queue, R12); None when no rule matches."""
     decision = route(account, "tags_changed", facts)
     if decision is None:
         return None

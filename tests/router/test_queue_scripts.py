@@ -1,5 +1,6 @@
-"""The queue per channel (R12): a drain walks only the channels someone has room on, and
-tickets queued before the channel queues existed are filed into theirs on the next drain.
+"""The waiting queue's scripts (R12): a queue per channel, which a drain walks only where
+someone has room, tickets queued before the channel queues existed filed into theirs on the
+next drain, and transfers that find nobody eligible waiting in the team's queue.
 Real redis-server, the router's and ingest's real scripts; no broker."""
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from schemas.config import AccountDocument, AgentConfig, Capacity
+from schemas.agent_app import TransferCommand
+from schemas.config import AccountDocument, AgentConfig, Capacity, TeamConfig
 from schemas.inbound import EmailMessage, SmsMessage
 from workers.ingest.store import IngestStore
 from workers.ingest.threading import plan_threading
+from workers.router.commands import decide_transfer
 from workers.router.decide import plan_new_ticket
-from workers.router.opening import drain_freed
+from workers.router.opening import drain_freed, drain_pools
 from workers.router.rules import TicketFacts
 from workers.router.store import RouterStore
 from workers.runtime.settings import Settings
@@ -59,7 +62,8 @@ class Lab:
         ids = [o.ticket_id for o in outcomes]
         steps = [(account, self.router.route_step(
             t, plan_new_ticket(account, TicketFacts(channel=c, body="Where is my order?"),
-                               open_now=True), f"ev-{t}")) for t, c in zip(ids, channels)]
+                               open_now=True), f"ev-{t}"))
+            for t, c in zip(ids, channels, strict=True)]
         await self.router.route_and_read(steps, T0)
         return ids
 
@@ -88,8 +92,8 @@ async def test_waiting_tickets_are_in_their_channels_queue_and_a_drain_takes_onl
     full = _account(1, sms=0, email=0)
     channels = ["sms", "email", "sms", "sms", "email", "sms", "sms", "email", "sms"]
     ids = await lab.open_and_route(full, channels)
-    sms = [t for t, c in zip(ids, channels) if c == "sms"]
-    email = [t for t, c in zip(ids, channels) if c == "email"]
+    sms = [t for t, c in zip(ids, channels, strict=True) if c == "sms"]
+    email = [t for t, c in zip(ids, channels, strict=True) if c == "email"]
     everyone = await lab.queue()
     assert [t for t, _ in everyone] == ids  # all wait, in arrival order (same priority)
     assert await lab.queue("sms") == [p for p in everyone if p[0] in sms]
@@ -110,7 +114,7 @@ async def test_tickets_queued_before_the_channel_queues_are_filed_and_drained(
     full = _account(1, sms=0, email=0)
     channels = ["email", "sms", "email", "email"]
     ids = await lab.open_and_route(full, channels)
-    email = [t for t, c in zip(ids, channels) if c == "email"]
+    email = [t for t, c in zip(ids, channels, strict=True) if c == "email"]
     # As a router of the previous release left them: in the account's queue only.
     await lab.client.delete(lab.keys.channel_queue("acme", "email"),
                             lab.keys.channel_queue("acme", "sms"))
@@ -121,3 +125,62 @@ async def test_tickets_queued_before_the_channel_queues_are_filed_and_drained(
     assert [t for t, _ in await lab.queue("email")] == email[2:]
     assert [t for t, _ in await lab.queue("sms")] == [ids[1]]
     assert [t for t, _ in await lab.queue()] == [ids[1], email[2]]
+
+
+def _teams(version: int = 1) -> AccountDocument:
+    """billing (a0) and shipping (a1, a2), shipping picking an agent on transfer; capacity
+    one SMS each."""
+    return AccountDocument(
+        account_id="acme", version=version, round_robin=True, business_hours=None,
+        presence_timeout_seconds=None, assignment_method="round_robin",
+        teams=[TeamConfig(id="billing", name="Billing"),
+               TeamConfig(id="shipping", name="Shipping", auto_assign_on_transfer=True)],
+        agents=[AgentConfig(id=f"a{i}", name=f"A{i}", email=f"a{i}@acme.example",
+                            role="admin", teams=[team], capacity=Capacity(sms=1))
+                for i, team in enumerate(["billing", "shipping", "shipping"])])
+
+
+async def _transfer(lab: Lab, account: AccountDocument, ticket_id: str, team: str,
+                    n: int) -> Any:
+    step = decide_transfer(account, TransferCommand(
+        account_id="acme", command_id=f"tr-{n}", ticket_id=ticket_id, actor_id="a0",
+        team_id=team, at=T0), T0)
+    return await lab.router.assign(account, step)
+
+
+async def test_a_transfer_nobody_in_the_team_can_take_waits_in_its_queue(lab: Lab) -> None:
+    account = _teams()
+    await lab.router.set_presence("acme", "a2", "offline", T0)  # a1 online, a2 not
+    first, second = await lab.open_and_route(account, ["sms", "sms"])  # a0 and a1 take them
+    moved = await _transfer(lab, account, first, "shipping", 1)
+    # a1 is full (capacity 1), a2 offline: nobody eligible, so it waits, not just unassigned
+    assert (moved.team_id, moved.agent_id, moved.method) == ("shipping", None, "transfer")
+    assert [t for t, _ in await lab.queue()] == [first]
+    assert [t for t, _ in await lab.queue("sms")] == [first]
+    assert await lab.client.zrange(lab.keys.backlog("acme", "shipping"), 0, -1) == [first]
+
+    # a2 comes online: the drain of shipping's queue (R12 agent_online) gives it to them.
+    await lab.router.set_presence("acme", "a2", "online", T0)
+    drained = await drain_pools(lab.router, account, ["shipping"], trigger="a2-online",
+                                reason="agent_online", at=T0, now=T0)
+    assert [(e.ticket_id, e.team_id, e.agent_id, e.method) for e in drained] == [
+        (first, "shipping", "a2", "backlog")]
+    assert await lab.queue() == []
+
+
+async def test_a_waiting_ticket_transferred_leaves_the_queue_it_waited_in(lab: Lab) -> None:
+    account = _teams()
+    for agent in ("a0", "a1", "a2"):
+        await lab.router.set_presence("acme", agent, "offline", T0)
+    first, second = await lab.open_and_route(account, ["sms", "sms"])
+    assert [t for t, _ in await lab.queue()] == [first, second]  # nobody online: both wait
+    # To billing, which picks nobody on transfer: unassigned in billing, no longer waiting
+    # for the account's agents (else an agent of another team would get it from the queue).
+    billing = await _transfer(lab, account, first, "billing", 2)
+    assert (billing.team_id, billing.agent_id) == ("billing", None)
+    assert [t for t, _ in await lab.queue()] == [second]
+    assert await lab.client.zrange(lab.keys.backlog("acme", "_account"), 0, -1) == [second]
+    await lab.router.set_presence("acme", "a1", "online", T0)
+    moved = await _transfer(lab, account, second, "shipping", 3)  # to shipping: a1 picked
+    assert (moved.team_id, moved.agent_id) == ("shipping", "a1")
+    assert await lab.queue() == [] and await lab.queue("sms") == []
