@@ -246,6 +246,57 @@ def test_a_capacity_raised_by_a_new_document_drains_the_queue(
     assert waiting(pipeline) == [tickets[2]] and load(pipeline, "ag-3") == {"sms": 2}
 
 
+def test_a_single_agent_over_capacity_leaves_tickets_waiting_until_a_place_frees(
+        pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
+        acme: AccountDocument) -> None:
+    """R8 under R11: the only agent gets every ticket (`solo`, online or not), but never
+    above capacity; the rest wait and the freed place takes the next (`backlog`)."""
+    solo = load_aware(acme, capacity={"ag-3": Capacity(sms=1)})
+    apply(pipeline, router, msgspec.structs.replace(
+        solo, agents=[a for a in solo.agents if a.id == "ag-3"]))
+    held, kept, later = ticket(pipeline), ticket(pipeline), ticket(pipeline)
+    assert (first(pipeline, held).agent_id, first(pipeline, held).method) == ("ag-3", "solo")
+    assert first(pipeline, kept).agent_id is None and first(pipeline, later).agent_id is None
+    assert waiting(pipeline) == [kept, later] and load(pipeline, "ag-3") == {"sms": 1}
+    command(pipeline, "set_status", held, actor_id="ag-3", ticket_id=held, status="closed")
+    freed = assignments(pipeline, kept, 2)[1]
+    assert (freed.agent_id, freed.method, freed.reason) == ("ag-3", "backlog",
+                                                            "capacity_freed")
+    assert waiting(pipeline) == [later] and load(pipeline, "ag-3") == {"sms": 1}
+
+
+def test_a_transfer_nobody_in_the_team_can_take_waits_for_a_place(
+        pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
+        acme: AccountDocument) -> None:
+    """R6 with a team that picks on transfer, under R11/R12: both of shipping's agents are
+    full, so the transferred ticket waits in shipping's queue, and the next place freed in
+    shipping takes it."""
+    full = load_aware(acme, capacity={"ag-2": Capacity(sms=1), "ag-3": Capacity(sms=1)})
+    apply(pipeline, router, msgspec.structs.replace(full, teams=[
+        msgspec.structs.replace(t, auto_assign_on_transfer=(t.id == "shipping"))
+        for t in full.teams]))
+    for agent in ("ag-2", "ag-3"):
+        presence(pipeline, agent, applied_by=router)
+    t1, t2 = ticket(pipeline), ticket(pipeline)  # shipping's rule: ag-2 and ag-3, now full
+    moved = ticket(pipeline)
+    assert first(pipeline, moved).agent_id is None and waiting(pipeline) == [moved]
+    command(pipeline, "transfer", moved, actor_id="ag-3", ticket_id=moved, team_id="billing")
+    assert assignments(pipeline, moved, 2)[1].team_id == "billing"
+    assert waiting(pipeline) == []  # billing does not pick on transfer: held, not waiting
+    command(pipeline, "transfer", moved, actor_id="ag-3", ticket_id=moved,
+            team_id="shipping")
+    back = assignments(pipeline, moved, 3)[2]
+    assert (back.team_id, back.agent_id, back.method) == ("shipping", None, "transfer")
+    assert waiting(pipeline) == [moved]
+    closing = t1 if holder(pipeline, t1) == "ag-2" else t2
+    command(pipeline, "set_status", closing, actor_id="ag-2", ticket_id=closing,
+            status="closed")
+    freed = assignments(pipeline, moved, 4)[3]
+    assert (freed.team_id, freed.agent_id, freed.method, freed.reason) == (
+        "shipping", "ag-2", "backlog", "capacity_freed")
+    assert waiting(pipeline) == []
+
+
 def test_two_replicas_never_put_an_agent_above_capacity(
         pipeline: Pipeline, ingest: WorkerProcess, router: WorkerProcess,
         router_settings: object, acme: AccountDocument) -> None:
