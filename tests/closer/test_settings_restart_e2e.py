@@ -121,6 +121,10 @@ def test_countdowns_survive_a_closer_restart(harness: Harness, closer: WorkerPro
     harness.set_clock(at(120) + 2 * DAY)
     closer.start().wait_for_log(r"closer fire loop ready")
     closes = harness.wait_closed(*tickets)
-    assert [c.at for c in closes] == [at(60 * i) + 2 * DAY for i in range(3)]
-    assert len({c.event_id for c in closes}) == 3
+    # A replica killed between publishing a close and recording it in Redis leaves it to be
+    # published again: the same event (id and content), which consumers drop (at least once).
+    once = {c.event_id: c for c in closes}
+    assert all(c == once[c.event_id] for c in closes)
+    assert sorted((c.ticket_id, c.at) for c in once.values()) == sorted(
+        (t, at(60 * i) + 2 * DAY) for i, t in enumerate(tickets))
     closer.sigkill()  # its group join still waits out the killed member's session
