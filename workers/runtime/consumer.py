@@ -10,6 +10,7 @@ the records around it go on. Redis or broker outages are retried, never skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -69,11 +70,15 @@ SHUTDOWN_GRACE_S = 20.0
 
 
 class _Assignments(ConsumerRebalanceListener):
-    def __init__(self, worker: str) -> None:
-        self.worker = worker
+    def __init__(self, worker: str, logical: dict[str, str]) -> None:
+        self.worker, self.logical = worker, logical
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("%s partitions revoked: %d", self.worker, len(revoked))
+        for tp in revoked:  # another replica reports their lag now: no stale value here
+            labels = (self.worker, self.logical.get(tp.topic, tp.topic), str(tp.partition))
+            with contextlib.suppress(KeyError):  # never measured here
+                CONSUMER_LAG.remove(*labels)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s partitions assigned: %d", self.worker, len(assigned))
@@ -169,7 +174,7 @@ class ConsumerLoop:
             # Before the group join, which may take a while (a rebalance): the closer's
             # fires do not wait for it.
             tasks = [self._start(job) for job in self._background]
-            consumer.subscribe(list(self._logical), listener=_Assignments(self.handler.worker))
+            consumer.subscribe(list(self._logical), listener=self._listener())
             await consumer.start()
             log.info("%s ready: consuming %s", self.handler.worker, ", ".join(self._logical))
             self.liveness.ready = True
@@ -239,7 +244,7 @@ class ConsumerLoop:
             log.warning("%s: the old consumer did not close cleanly: %r", self.handler.worker,
                         exc)
         fresh = make_group_consumer(self.settings, self.handler.worker, [])
-        fresh.subscribe(list(self._logical), listener=_Assignments(self.handler.worker))
+        fresh.subscribe(list(self._logical), listener=self._listener())
         await fresh.start()
         return fresh
 
@@ -339,6 +344,9 @@ class ConsumerLoop:
         known = await self.registry.known_accounts({i.value.account_id for i in decoded})
         documents = {a: d for a in known if (d := self.registry.get(a)) is not None}
         return split_by_account(decoded, documents, self.handler.worker)
+
+    def _listener(self) -> _Assignments:
+        return _Assignments(self.handler.worker, self._logical)
 
     def _measure_lag(self, consumer: Any) -> None:
         """Lag per partition: the broker's high watermark (from the last fetch) minus the
