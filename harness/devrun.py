@@ -1,27 +1,33 @@
-"""`make run`: a whole local system with sample traffic, printing events as they happen."""
+"""`make run`: a whole local system with sample traffic and sample agents, shown live: a
+view redrawn in place on a terminal (harness/live_view.py), event lines otherwise."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime
+import sys
+import time
+from collections import deque
 from pathlib import Path
+from typing import TextIO
 
 import click
 import msgspec
 
 from harness.embedded import EmbeddedStack
+from harness.live_feed import EventTally, follow_events, show_live
+from harness.live_screen import Screen
 from harness.processes import WORKER_KINDS, WorkerProcess
+from harness.sample_agents import close_tickets, keep_presence
 from harness.traffic import publish_sample_traffic
-from schemas.agent_app import Presence
-from schemas.codec import decode, encode
 from schemas.config import AccountDocument, load_account_yaml
 from schemas.events import TicketAssigned, TicketCreated, TicketStatus
-from workers.runtime.kafka import make_producer, make_reader, partitions_of
 from workers.runtime.settings import Settings
 from workers.state.config_publish import publish_accounts
 
-SAMPLE_ACCOUNT = Path(__file__).resolve().parent.parent / "deploy" / "accounts" / "acme.yaml"
+ACCOUNTS = Path(__file__).resolve().parent.parent / "deploy" / "accounts"
+SAMPLE_ACCOUNT = ACCOUNTS / "acme.yaml"
+BALANCED_ACCOUNT = ACCOUNTS / "acme-balanced.yaml"
 
 
 def describe(event: object) -> str | None:
@@ -39,77 +45,86 @@ def describe(event: object) -> str | None:
 
 
 async def print_events(settings: Settings, stop: asyncio.Event) -> None:
-    reader = make_reader(settings)
-    await reader.start()
-    try:
-        topic = settings.topic("tickets.events")
-        await reader.topics()
-        tps = await partitions_of(reader, topic)  # Kafka's first metadata names no topic
-        reader.assign(tps)
-        while not stop.is_set():
-            batch = await reader.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    line = describe(decode("tickets.events", record.value))
-                    if line:
-                        click.echo(line)
-    finally:
-        await reader.stop()
+    """The plain output: one line per event worth one, as it is read."""
+    def echo(event: object) -> None:
+        line = describe(event)
+        if line:
+            click.echo(line)
+
+    await follow_events(settings, stop, echo)
 
 
-async def keep_agents_online(settings: Settings, account: AccountDocument,
-                             every_s: float = 30.0) -> None:
-    """Sample agents sign in and send heartbeats, as the agent app would."""
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        status = "online"
-        while True:
-            for agent in account.agents:
-                await producer.send(settings.topic("agents.presence"), encode(Presence(
-                    account_id=account.account_id, agent_id=agent.id, actor_id=agent.id,
-                    status=status, at=datetime.now(UTC))), key=agent.id.encode())
-            status = "heartbeat"
-            await asyncio.sleep(every_s)
-    finally:
-        await producer.stop()
+def demo_accounts() -> list[AccountDocument]:
+    """The sample accounts, open around the clock so the demo assigns at any hour: `acme`
+    routes round robin without limits; `acme-balanced` has capacities, skills, rule
+    priorities and balanced assignment (R11-R15), with a short presence timeout and
+    offline delay so that a sample agent's break shows within a minute."""
+    plain = load_account_yaml(SAMPLE_ACCOUNT.read_text())
+    balanced = load_account_yaml(BALANCED_ACCOUNT.read_text())
+    return [msgspec.structs.replace(plain, business_hours=None),
+            msgspec.structs.replace(balanced, business_hours=None,
+                                    presence_timeout_seconds=15,
+                                    reassign_offline_after_seconds=10)]
 
 
-def demo_account() -> AccountDocument:
-    """The sample account, open around the clock so the demo assigns at any hour."""
-    return msgspec.structs.replace(load_account_yaml(SAMPLE_ACCOUNT.read_text()),
-                                   business_hours=None)
+def shows_live_view(plain: bool, out: TextIO) -> bool:
+    """The live view needs a terminal to redraw; piped or redirected output gets lines."""
+    return not plain and out.isatty()
 
 
-async def run_local(rate: float, count: int) -> None:
+async def run_local(rate: float, count: int, plain: bool = False) -> None:
+    """Run the whole system with sample traffic until Ctrl-C or SIGTERM; `plain`: print
+    event lines instead of the live view (also when stdout is not a terminal)."""
+    live = shows_live_view(plain, sys.stdout)
+    warnings: deque[str] = deque(maxlen=5)
+
+    def worker_line(line: str) -> None:
+        if " WARNING " in line or " ERROR " in line or "Traceback" in line:
+            if live:
+                warnings.append(line)  # on the view: stderr would tear the screen
+            else:
+                click.echo(line, err=True)
+
     with EmbeddedStack() as settings:
         click.echo(f"broker {settings.kafka_bootstrap}  redis {settings.redis_url}")
-        account = demo_account()
-        publish_accounts(settings, [account])
-        workers = [WorkerProcess(kind, settings, echo=_echo_warnings) for kind in WORKER_KINDS]
+        accounts = demo_accounts()
+        publish_accounts(settings, accounts)
+        workers = [WorkerProcess(kind, settings, echo=worker_line) for kind in WORKER_KINDS]
         for worker in workers:
             worker.start()  # from this thread: children die with the thread that made them
         for worker in workers:
             await asyncio.to_thread(worker.wait_for_log, r"partitions assigned: [1-9]")
-        click.echo(f"workers ready: {', '.join(WORKER_KINDS)}; sample traffic at {rate}/s; "
-                   "Ctrl-C stops")
+        click.echo(f"workers ready: {', '.join(WORKER_KINDS)}; sample traffic at {rate}/s "
+                   f"for {', '.join(a.account_id for a in accounts)}; Ctrl-C stops")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        printer = asyncio.create_task(print_events(settings, stop))
-        presence = asyncio.create_task(keep_agents_online(settings, account))
-        traffic = asyncio.create_task(publish_sample_traffic(settings, "acme", count, rate))
-        await stop.wait()
-        traffic.cancel()
-        presence.cancel()
-        await asyncio.gather(printer, traffic, presence, return_exceptions=True)
+        started = time.monotonic()
+        if live:
+            shown = asyncio.create_task(show_live(settings, accounts, stop, Screen(sys.stdout),
+                                                  warnings))
+        else:
+            shown = asyncio.create_task(print_events(settings, stop))
+        helpers = [asyncio.create_task(keep_presence(settings, accounts, started)),
+                   asyncio.create_task(close_tickets(settings, accounts, started))]
+        share = len(accounts)
+        helpers += [asyncio.create_task(publish_sample_traffic(
+            settings, account.account_id, count // share, rate / share, seed=7 + i))
+            for i, account in enumerate(accounts)]
+        await asyncio.wait([asyncio.create_task(stop.wait()), shown],
+                           return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        for task in helpers:
+            task.cancel()
+        outcomes = await asyncio.gather(shown, *helpers, return_exceptions=True)
+        if isinstance(outcomes[0], EventTally):
+            totals = outcomes[0].totals
+            click.echo(f"{totals['created']} tickets created, {totals['routed']} routed "
+                       f"({totals['from_queue']} from the queue), {totals['closed']} closed")
+        elif isinstance(outcomes[0], Exception):
+            click.echo(f"live view failed: {outcomes[0]!r}", err=True)
         click.echo("stopping workers (SIGTERM: drain and commit)")
         for worker in workers:
             code = await asyncio.to_thread(worker.sigterm)
             click.echo(f"{worker.kind} exited with code {code}")
-
-
-def _echo_warnings(line: str) -> None:
-    if " WARNING " in line or " ERROR " in line or "Traceback" in line:
-        click.echo(line, err=True)

@@ -12,8 +12,10 @@ from schemas.inbound import EmailMessage, SmsMessage, Visitor, WebchatMessage, W
 from workers.runtime.kafka import make_producer
 from workers.runtime.settings import Settings
 
+# An email's subject is its text: "newsletter" meets acme-balanced's low-priority rule (R12).
 _TEXTS = ["Where is my order?", "I want a refund", "My parcel arrived damaged",
-          "Can I change my address?", "Do you ship to Sweden?", "Thanks!"]
+          "Can I change my address?", "Do you ship to Sweden?", "Thanks!",
+          "Please stop the newsletter"]
 _SHOP_NUMBER = "+15557654321"
 
 

@@ -147,11 +147,15 @@ def handoff_stats(account_id: str) -> None:
 @click.option("--rate", default=5.0, show_default=True, help="Sample messages per second.")
 @click.option("--count", default=100000, show_default=True,
               help="Stop the traffic after this many.")
-def run(rate: float, count: int) -> None:
-    """Start broker, Redis, the workers and sample traffic; print events live."""
+@click.option("--plain", is_flag=True,
+              help="Print one line per event instead of the live view (the default when "
+                   "stdout is not a terminal).")
+def run(rate: float, count: int, plain: bool) -> None:
+    """Start broker, Redis, the workers, sample traffic and sample agents; show agents,
+    the queue, rates and assignments live."""
     from harness.devrun import run_local
 
-    asyncio.run(run_local(rate, count))
+    asyncio.run(run_local(rate, count, plain))
 
 
 @main.command()
