@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from harness.embedded import RedisServer
 from schemas.config import load_account_yaml
 from tests.conftest import MONDAY_OPEN
 from workers.router.agent import build
@@ -116,16 +113,6 @@ async def test_a_failed_read_keeps_the_last_value_and_the_loop_goes_on() -> None
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="tf-queue-metrics-")))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 async def test_the_router_reports_the_tickets_its_scripts_queued(redis_url: str) -> None:
