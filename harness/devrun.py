@@ -125,6 +125,7 @@ async def run_local(rate: float, count: int, plain: bool = False) -> None:
         elif isinstance(outcomes[0], Exception):
             click.echo(f"live view failed: {outcomes[0]!r}", err=True)
         click.echo("stopping workers (SIGTERM: drain and commit)")
-        for worker in workers:
-            code = await asyncio.to_thread(worker.sigterm)
+        # All at once: each drains within its own grace period, not after the others'.
+        codes = await asyncio.gather(*(asyncio.to_thread(w.sigterm) for w in workers))
+        for worker, code in zip(workers, codes, strict=True):
             click.echo(f"{worker.kind} exited with code {code}")

@@ -86,10 +86,14 @@ def test_the_live_view_redraws_in_place_and_ctrl_c_stops_everything() -> None:
         deadline = time.monotonic() + 90
         while not tail.endswith(b"EOF") and time.monotonic() < deadline:
             tail += _read(leader, 1.0)
-        assert proc.wait(timeout=30) == 0
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 0, tail.decode(errors="replace")[-3000:]
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # it and every child left in its session
             proc.wait()
         os.close(leader)
     after = tail.decode(errors="replace")
@@ -97,5 +101,7 @@ def test_the_live_view_redraws_in_place_and_ctrl_c_stops_everything() -> None:
     for kind in ("ingest", "router", "closer", "handoff"):
         assert f"{kind} exited with code 0" in after, after
     assert re.search(r"\d+ tickets created, \d+ routed", after), after
-    time.sleep(1)
+    deadline = time.monotonic() + 10  # the children are reaped just after the exit
+    while [pid for pid in children if _running(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not [pid for pid in children if _running(pid)]
