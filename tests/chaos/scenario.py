@@ -237,6 +237,8 @@ def follow_through(pipeline: Pipeline, clock: ClockControl, traffic: Traffic,
                                  timeout_s=240, what=f"round {rounds} closed")
         answered |= set(todo)
     assert pipeline.redis.zcard(pipeline.keys.queue("acme")) == 0, "tickets left waiting"
+    assert not [c for c in ("sms", "email", "webchat")  # and none left in a channel's queue
+                if pipeline.redis.zcard(pipeline.keys.channel_queue("acme", c))]
     results = pipeline.tail("handoff.results").wait_for(
         lambda rs: len({r.handoff_id for r in rs}) >= len(traffic.handoff_ids),
         timeout_s=240)
