@@ -3,24 +3,30 @@ throwaway redis-server (which tickets go back, when, once, and not if the agent 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from schemas.config import AccountDocument, load_account_yaml
 from tests.conftest import MONDAY_OPEN
 from workers.router.offline import (
     LEASE,
+    MAX_IDLE,
     OfflineStore,
     due_at,
     goes_back,
     offline_since,
     release_order,
+    sweep_offline,
 )
 from workers.router.store import RouterStore
 from workers.runtime.settings import Settings
@@ -225,3 +231,49 @@ async def test_a_sign_of_life_the_sweep_missed_reschedules_instead_of_firing(lab
     await lab.client.zadd(lab.keys.offline_due("acme"), {"ag-2": T0.timestamp() + 420})
     assert await lab.claim(420) is None
     assert await lab.due() == T0.timestamp() + 100 + 120 + DELAY
+
+
+class _FlakyClock:
+    """A Redis clock whose Redis is down for its first `down` reads."""
+
+    def __init__(self, down: int) -> None:
+        self.down, self.reads = down, 0
+
+    async def now(self) -> datetime:
+        self.reads += 1
+        if self.reads <= self.down:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+        return T0
+
+
+class _Passes:
+    """Wake-ups that count the sweep's completed passes."""
+
+    def __init__(self) -> None:
+        self.passes = asyncio.Queue[float]()
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def clear(self) -> None: ...
+
+    async def wait(self, seconds: float | None) -> None:
+        await self.passes.put(seconds or 0.0)
+        await asyncio.Event().wait()  # until cancelled: one pass is enough here
+
+
+async def test_a_redis_outage_under_the_clock_is_waited_out_not_the_replicas_end(
+        lab: Lab) -> None:
+    """The sweep reads the clock from Redis (TICKETFLOW_CLOCK=redis): a Redis restart made
+    the read fail, which stopped the router replica (the chaos run on Kafka saw it)."""
+    clock, wakeups = _FlakyClock(down=2), _Passes()
+    registry = SimpleNamespace(all=lambda: [lab.account])
+    task = asyncio.create_task(sweep_offline(lab.offline, registry, clock,  # type: ignore[arg-type]
+                                             wakeups, lambda outs: asyncio.sleep(0)))
+    try:
+        idle = await asyncio.wait_for(wakeups.passes.get(), 10)
+        assert clock.reads == 3 and not task.done()
+        assert 0 < idle <= MAX_IDLE.total_seconds()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

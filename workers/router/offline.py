@@ -34,6 +34,7 @@ from workers.router.outputs import assignment_events, count_assignments
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
 from workers.router.store import routing_of
 from workers.runtime.clock import Clock
+from workers.runtime.failures import Backoff
 from workers.runtime.ids import event_id
 from workers.runtime.records import Outgoing
 from workers.runtime.settings import Settings
@@ -175,30 +176,44 @@ async def sweep_offline(store: OfflineStore, registry: AccountRegistry, clock: C
                         publish: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
     """Each time an agent's reassignment is due, claim it and publish its events (every
     replica runs this; the claim's mark makes one of them assign). One account's failure is
-    logged and retried on the next pass, never stopping the others."""
+    logged and retried on the next pass, never stopping the others; a Redis outage (the
+    clock's read included) is waited out with the one backoff, never stopping the replica."""
+    backoff = Backoff()
+    idle: list[float] = []
+
+    async def one_pass() -> None:
+        idle[:] = [await _sweep_pass(store, registry, clock, publish)]
+
     await wakeups.start()
     try:
         while True:
             wakeups.clear()
-            now = await clock.now()
-            wake_at = now + MAX_IDLE
-            for account in registry.all():
-                if account.reassign_offline_after_seconds is None:
-                    continue
-                try:
-                    later = await _sweep_account(store, account, now, publish)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("offline reassignment failed for %s; retrying",
-                                  account.account_id)
-                    wake_at = min(wake_at, now + timedelta(seconds=1))
-                    continue
-                if later is not None:
-                    wake_at = min(wake_at, later)
-            await wakeups.wait((wake_at - now).total_seconds())
+            if await backoff.attempt("offline reassignment sweep", one_pass):
+                await wakeups.wait(idle[0])
     finally:
         await wakeups.stop()
+
+
+async def _sweep_pass(store: OfflineStore, registry: AccountRegistry, clock: Clock,
+                      publish: Callable[[list[Outgoing]], Awaitable[None]]) -> float:
+    """One pass over the accounts; returns the seconds until the next is due."""
+    now = await clock.now()
+    wake_at = now + MAX_IDLE
+    for account in registry.all():
+        if account.reassign_offline_after_seconds is None:
+            continue
+        try:
+            later = await _sweep_account(store, account, now, publish)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("offline reassignment failed for %s; retrying",
+                          account.account_id)
+            wake_at = min(wake_at, now + timedelta(seconds=1))
+            continue
+        if later is not None:
+            wake_at = min(wake_at, later)
+    return (wake_at - now).total_seconds()
 
 
 async def _sweep_account(store: OfflineStore, account: AccountDocument, now: datetime,

@@ -14,6 +14,7 @@ from workers.router.outputs import assignment_events, count_assignments
 from workers.router.rotation import ACCOUNT_POOL, rotation_pool
 from workers.router.store import DrainPool, RouterStore
 from workers.runtime.clock import Clock
+from workers.runtime.failures import Backoff
 from workers.runtime.ids import event_id
 from workers.runtime.records import Outgoing
 from workers.runtime.wakeups import Wakeups
@@ -74,43 +75,46 @@ async def sweep_openings(store: RouterStore, registry: AccountRegistry, clock: C
     """
     handled: dict[str, datetime] = {}
     failures: dict[str, int] = {}
+    idle: list[float] = []
+
+    async def one_pass() -> None:
+        now = await clock.now()
+        wake_at = now + MAX_IDLE
+        for account in registry.all():
+            if not account.round_robin or account.business_hours is None:
+                continue
+            opened = current_opening(account.business_hours, now)
+            if opened is None:
+                upcoming = next_opening(account.business_hours, now)
+                if upcoming is not None:
+                    wake_at = min(wake_at, upcoming)
+                continue
+            if handled.get(account.account_id) == opened:
+                continue
+            try:
+                await _drain_opening(store, account, opened, now, publish)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures[account.account_id] = failures.get(account.account_id, 0) + 1
+                delay = retry_delay(failures[account.account_id])
+                log.exception("opening sweep failed for %s; retrying it in %.0f s",
+                              account.account_id, delay.total_seconds())
+                wake_at = min(wake_at, now + delay)
+                continue
+            handled[account.account_id] = opened
+            failures.pop(account.account_id, None)
+        idle[:] = [(wake_at - now).total_seconds()]
+
+    backoff = Backoff()  # a Redis outage under the clock's read: waited out
     await wakeups.start()
-    while True:
-        try:
+    try:
+        while True:
             wakeups.clear()
-            now = await clock.now()
-            wake_at = now + MAX_IDLE
-            for account in registry.all():
-                if not account.round_robin or account.business_hours is None:
-                    continue
-                opened = current_opening(account.business_hours, now)
-                if opened is None:
-                    upcoming = next_opening(account.business_hours, now)
-                    if upcoming is not None:
-                        wake_at = min(wake_at, upcoming)
-                    continue
-                if handled.get(account.account_id) == opened:
-                    continue
-                try:
-                    await _drain_opening(store, account, opened, now, publish)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    failures[account.account_id] = failures.get(account.account_id, 0) + 1
-                    delay = retry_delay(failures[account.account_id])
-                    log.exception("opening sweep failed for %s; retrying it in %.0f s",
-                                  account.account_id, delay.total_seconds())
-                    wake_at = min(wake_at, now + delay)
-                    continue
-                handled[account.account_id] = opened
-                failures.pop(account.account_id, None)
-            await wakeups.wait((wake_at - now).total_seconds())
-        except asyncio.CancelledError:
-            await wakeups.stop()
-            raise
-        except Exception:
-            log.exception("opening sweep failed; retrying")
-            await asyncio.sleep(1)
+            if await backoff.attempt("opening sweep", one_pass):
+                await wakeups.wait(idle[0])
+    finally:
+        await wakeups.stop()
 
 
 DOCUMENT_POLL = timedelta(seconds=0.5)
