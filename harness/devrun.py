@@ -72,9 +72,11 @@ def shows_live_view(plain: bool, out: TextIO) -> bool:
     return not plain and out.isatty()
 
 
-async def run_local(rate: float, count: int, plain: bool = False) -> None:
+async def run_local(rate: float, count: int, plain: bool = False,
+                    broker: str = "tansu") -> None:
     """Run the whole system with sample traffic until Ctrl-C or SIGTERM; `plain`: print
-    event lines instead of the live view (also when stdout is not a terminal)."""
+    event lines instead of the live view (also when stdout is not a terminal); `broker`:
+    tansu, or Apache Kafka."""
     live = shows_live_view(plain, sys.stdout)
     warnings: deque[str] = deque(maxlen=5)
 
@@ -85,7 +87,7 @@ async def run_local(rate: float, count: int, plain: bool = False) -> None:
             else:
                 click.echo(line, err=True)
 
-    with EmbeddedStack() as settings:
+    with EmbeddedStack(broker=broker) as settings:
         click.echo(f"broker {settings.kafka_bootstrap}  redis {settings.redis_url}")
         accounts = demo_accounts()
         publish_accounts(settings, accounts)

@@ -150,12 +150,15 @@ def handoff_stats(account_id: str) -> None:
 @click.option("--plain", is_flag=True,
               help="Print one line per event instead of the live view (the default when "
                    "stdout is not a terminal).")
-def run(rate: float, count: int, plain: bool) -> None:
+@click.option("--broker", type=click.Choice(["tansu", "kafka"]), default="tansu",
+              show_default=True, help="The embedded broker (kafka: Apache Kafka in KRaft "
+                                      "mode, after `make kafka`).")
+def run(rate: float, count: int, plain: bool, broker: str) -> None:
     """Start broker, Redis, the workers, sample traffic and sample agents; show agents,
     the queue, rates and assignments live."""
     from harness.devrun import run_local
 
-    asyncio.run(run_local(rate, count, plain))
+    asyncio.run(run_local(rate, count, plain, broker=broker))
 
 
 @main.command()
