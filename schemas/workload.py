@@ -190,6 +190,11 @@ class Workload(Wire, forbid_unknown_fields=True):
     """Records the workers take together, as a consume loop takes what arrived while it
     waited (`TICKETFLOW_BATCH_WAIT_MS`): every event happens at its own instant, and what it
     sends reaches the workers at the end of its window. 0s: each instant on its own."""
+    closer_tick: DurationText = "1m"
+    """How often the simulated closer runs: it takes the `timers` records sent since its
+    last tick, then fires the countdowns due. The real closer consumes as records come
+    and wakes at each due time; here an auto-close is at most this late, and the closer
+    costs a pass per tick instead of one per record and per ticket (0s: exact)."""
     mix: Annotated[list[TicketKind], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: [TicketKind(weight=1)])
     customer: CustomerBehaviour = CustomerBehaviour()

@@ -437,3 +437,38 @@ def bench_queue(tickets: int) -> None:
     from harness.queue_bench import bench_queue as run_bench
 
     run_bench(tickets)
+
+
+@main.command()
+@click.argument("workload", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--policy", "policies", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="An account document to compare (repeatable; default: "
+                   "deploy/workloads/policies/round-robin.yaml and balanced-capacity.yaml).")
+@click.option("--seed", type=int, default=None, help="Instead of the workload's seed.")
+@click.option("--sla", default="5m", show_default=True,
+              help="Count tickets whose first assignment took longer than this.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
+              help="Write an HTML report with plots (report.html) into this directory.")
+@click.option("--replay", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A tickets.events export (JSON lines) whose tickets and customer "
+                   "messages replace the workload's arrivals.")
+@click.option("--export", type=click.Path(path_type=Path), default=None,
+              help="Write the first policy's tickets.events as JSON lines (replayable).")
+def simulate(workload: Path | None, policies: tuple[Path, ...], seed: int | None, sla: str,
+             report_dir: Path | None, replay: Path | None, export: Path | None) -> None:
+    """Run a day of traffic (WORKLOAD, default deploy/workloads/default-day.yaml) through
+    the router, ingest and closer code under each policy and compare them (X7)."""
+    from harness.simulator.run import DEFAULT_POLICIES, DEFAULT_WORKLOAD, Refused
+    from harness.simulator.run import simulate as run_simulation
+
+    try:
+        run_simulation(workload or DEFAULT_WORKLOAD, list(policies) or list(DEFAULT_POLICIES),
+                       seed=seed, sla=sla, report_dir=report_dir, replay=replay,
+                       export=export, echo=click.echo)
+    except Refused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    except RuntimeError as exc:  # redis-server missing or not starting: say why
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,5 +1,5 @@
-"""The simulator's Redis client: redis-py's asyncio client, except that a pipeline asks
-the server whether its Lua scripts are loaded only until they are.
+"""The simulator's Redis server and client. The client is redis-py's asyncio client, except
+that a pipeline asks the server whether its Lua scripts are loaded only until they are.
 
 redis-py sends `SCRIPT EXISTS` before every pipeline that holds a script, one more round
 trip for each batch the ingest, route and timers steps send. In a simulation the server is
@@ -9,10 +9,15 @@ commands, scripts and their order are the workers' own, only that question goes.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+
+from harness.embedded import RedisServer, wait_for_port
+from workers.runtime.lifetime import die_with_parent
 
 
 class _Pipeline(Pipeline):
@@ -43,3 +48,26 @@ def connect_simulation(url: str) -> Any:
     """A client on the simulation's redis-server (one node, decoded responses, as the
     workers' `connect` makes)."""
     return SimulationRedis.from_url(url, decode_responses=True)
+
+
+class UnixSocketRedis(RedisServer):
+    """The simulation's redis-server: also listening on a Unix socket in its work dir, which
+    costs the client about a third less per round trip than loopback TCP here."""
+
+    @property
+    def socket_path(self) -> Path:
+        return self.workdir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent, start_new_session=True)
+        wait_for_port(self.port, self.proc, "redis-server")

@@ -35,7 +35,13 @@ from harness.simulator.tally import Figures, Series, Tally
 from schemas.agent_app import Presence, ReplyCommand, SetStatusCommand
 from schemas.codec import encode
 from schemas.config import AccountDocument
-from schemas.events import TicketAssigned, TicketCreated, TicketMessage, TicketStatus
+from schemas.events import (
+    CommandRejected,
+    TicketAssigned,
+    TicketCreated,
+    TicketMessage,
+    TicketStatus,
+)
 from schemas.inbound import EmailMessage, SmsMessage, WebchatMessage
 from schemas.internal import CountdownStart
 from workers.closer.agent import TimersHandler
@@ -56,6 +62,7 @@ from workers.runtime.settings import Settings
 from workers.runtime.wakeups import Wakeups
 from workers.state.accounts import AccountRegistry
 from workers.state.business_hours import current_opening
+from workers.state.keys import Keys
 from workers.state.store import connect
 from workers.state.tickets import TicketStore
 
@@ -117,13 +124,14 @@ class PolicyRun:
 
     def __init__(self, settings: Settings, account: AccountDocument, scenario: Scenario,
                  heartbeat_s: float | None = None, window_s: float = 0.0,
-                 export: IO[bytes] | None = None) -> None:
+                 closer_tick_s: float = 0.0, export: IO[bytes] | None = None) -> None:
         self.settings = settings
         self.account = account
         self.scenario = scenario
         self.horizon = scenario.horizon_s
         self.heartbeat = heartbeat_s
         self.window = window_s
+        self.closer_tick = closer_tick_s
         self.export = export
         self.t0 = scenario.start.timestamp()
         self.clock = SimulatedClock(scenario.start)
@@ -158,6 +166,8 @@ class PolicyRun:
         self.replies_sent: dict[int, int] = {}
         self.message_conversation: dict[str, int] = {}
         self.next_fire = INF
+        self.timers_waiting: list[Outgoing] = []
+        self.next_timers = INF
         self.next_offline = INF
         self.openings = self._openings()
         self.now = 0.0
@@ -199,7 +209,8 @@ class PolicyRun:
         while True:
             t_heap = self.heap[0][0] if self.heap else INF
             t_open = self.openings[0] if self.openings else INF
-            t_timer = min(self.next_fire, self.next_offline, t_open)
+            t_closer = min(self.next_fire, self.next_timers)
+            t_timer = min(t_closer, self.next_offline, t_open)
             t = min(t_heap, t_timer)
             if t > self.horizon:
                 return
@@ -211,7 +222,7 @@ class PolicyRun:
                 elif t == self.next_offline:
                     await self._offline_sweep(t)
                 else:
-                    await self._fire(t)
+                    await self._closer(t)
                 continue
             # The records of the events up to the end of the batch window go to the workers
             # together at its end, as a consume loop takes what arrived while it waited;
@@ -279,7 +290,7 @@ class PolicyRun:
                 topic = record.topic
                 if topic == "tickets.events":
                     self._observe(record.value)
-                if topic in ROUTER_TOPICS:
+                if topic in ROUTER_TOPICS and _router_reads(record.value):
                     routed.append(record)
                 elif topic == "timers":
                     timers.append(record)
@@ -294,12 +305,19 @@ class PolicyRun:
                 records += await self.ingest.handle(self._decoded(inbound, self.account))
             if routed:
                 records += await self.router.handle(self._decoded(routed, self.account))
-            if timers:
-                await self.timers.handle(self._decoded(timers, None))
-                self._lower_fire(timers)
+            if timers and self.closer_tick:  # the closer takes them at its next tick
+                if not self.timers_waiting:
+                    self.next_timers = self._on_tick(self.now)
+                self.timers_waiting += timers
+            elif timers:
+                await self._timers(timers)
             if self.offline is not None and any(r.topic == "agents.presence"
                                                 for r in routed):
                 self.next_offline = await self._next_offline()
+
+    async def _timers(self, timers: list[Outgoing]) -> None:
+        await self.timers.handle(self._decoded(timers, None))
+        self._lower_fire(timers)
 
     def _lower_fire(self, timers: list[Outgoing]) -> None:
         auto_close = self.account.auto_close
@@ -309,7 +327,21 @@ class PolicyRun:
         for record in timers:
             if isinstance(record.value, CountdownStart):
                 due = (record.value.started_at + period).timestamp() - self.t0
-                self.next_fire = min(self.next_fire, due)
+                self.next_fire = min(self.next_fire, self._on_tick(due))
+
+    def _on_tick(self, due: float) -> float:
+        """The closer's first look at or after `due` (its tick grid, or `due` itself)."""
+        tick = self.closer_tick
+        return math.ceil(due / tick) * tick if tick else due
+
+    async def _closer(self, t: float) -> None:
+        """The closer at `t`: it takes the `timers` records sent since its last tick, then
+        fires what is due (C1, C4)."""
+        if self.timers_waiting:
+            timers, self.timers_waiting, self.next_timers = self.timers_waiting, [], INF
+            await self._timers(timers)
+        if self.next_fire <= t:
+            await self._fire(t)
 
     async def _fire(self, t: float) -> None:
         """The closer's fire pass at `t` (C1, C4)."""
@@ -318,7 +350,8 @@ class PolicyRun:
         records, self._fired = self._fired, []
         await self._settle(records)
         due = await self.index.next_due()
-        self.next_fire = INF if due is None else max(due - self.t0, t + 0.001)
+        self.next_fire = INF if due is None else max(self._on_tick(due - self.t0),
+                                                     t + (self.closer_tick or 0.001))
 
     async def _next_offline(self) -> float:
         assert self.offline is not None
@@ -516,27 +549,40 @@ class PolicyRun:
     # -- the end ------------------------------------------------------------------------
 
     async def _check_end_state(self) -> list[str]:
-        """Hold the tally's end counts against what Redis holds, through the router's views:
-        the figures describe what the workers did, or the run says where they differ."""
+        """Hold the tally's end counts against what Redis holds (the status views, and the
+        router's view of open tickets): the figures describe what the workers did, or the
+        run says where they differ."""
         account_id = self.account.account_id
         expected = self.tally.state()
-        found: dict[str, int] = {}
-        for status in ("open", "snoozed", "closed"):
-            rows = await list_tickets(self.client, self.settings, account_id, "all",
-                                      statuses=(status,))
-            found[status] = len(rows)
-            if status == "open":
-                found["unassigned"] = sum(1 for r in rows if r.agent_id is None)
-                for row in rows:
-                    if row.agent_id is not None:
-                        key = f"open:{row.agent_id}"
-                        found[key] = found.get(key, 0) + 1
+        keys = Keys.of(self.settings)
+        found = {status: int(await self.client.zcard(keys.status_view(account_id, status)))
+                 for status in ("open", "snoozed", "closed")}
+        rows = await list_tickets(self.client, self.settings, account_id, "all",
+                                  statuses=("open",))
+        found["unassigned"] = sum(1 for r in rows if r.agent_id is None)
+        for row in rows:
+            if row.agent_id is not None:
+                found[f"open:{row.agent_id}"] = found.get(f"open:{row.agent_id}", 0) + 1
         names = sorted(set(expected) | set(found))
         out = [f"{name}: counted {expected.get(name, 0)}, Redis holds {found.get(name, 0)}"
                for name in names if expected.get(name, 0) != found.get(name, 0)]
         if self.dead_letters:
             out.append(f"{self.dead_letters} dead letters")
         return out
+
+
+def _router_reads(value: msgspec.Struct) -> bool:
+    """Whether the router does anything with a record: on `tickets.events` only new
+    tickets, customer messages and reopened or auto-closed tickets; the rest (its own
+    assignments, refusals and replies, status changes it made) it skips, so they are not
+    handed back to it (which would only split its batches)."""
+    if isinstance(value, TicketCreated):
+        return True
+    if isinstance(value, TicketMessage):
+        return value.direction == "inbound" and value.author_kind == "customer"
+    if isinstance(value, TicketStatus):
+        return value.reason in ("reopened", "inactivity")
+    return not isinstance(value, (TicketAssigned, CommandRejected))
 
 
 def _plain_id(message_id: str) -> str:

@@ -20,6 +20,7 @@ from schemas.codec import field_reason
 from schemas.config import AccountDocument, load_account_yaml
 from schemas.workload import Workload, load_workload_yaml, seconds
 from workers.runtime.settings import Settings
+from workers.state.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = ROOT / "deploy" / "workloads"
@@ -74,16 +75,16 @@ def check_agents(workload: Workload, name: str, policy: AccountDocument) -> None
 async def run_policies(settings: Settings, day: scenarios.Scenario,
                        policies: Sequence[tuple[str, AccountDocument]], sla_s: float,
                        heartbeat_s: float | None = None, window_s: float = 0.0,
-                       export: Path | None = None,
+                       closer_tick_s: float = 0.0, export: Path | None = None,
                        progress: Callable[[str], None] | None = None) -> list[RunResult]:
     """Run the day under each policy in turn, each under a Redis key prefix of its own
     (`<prefix>-sim<i>`); the first policy's `tickets.events` go to `export` if given."""
     results = []
     for i, (name, policy) in enumerate(policies):
-        own = msgspec.structs.replace(settings, redis_prefix=f"{settings.redis_prefix}-sim{i}")
+        own = msgspec.structs.replace(settings, redis_prefix=f"{Keys.of(settings).prefix}-sim{i}")
         with _export_file(export if i == 0 else None) as sink:
             run = PolicyRun(own, policy, day, heartbeat_s=heartbeat_s, window_s=window_s,
-                            export=sink)  # type: ignore[arg-type]
+                            closer_tick_s=closer_tick_s, export=sink)  # type: ignore[arg-type]
             result = await run.run(sla_s)
         result.figures.policy = name
         results.append(result)
@@ -126,7 +127,7 @@ def simulate(workload_path: Path, policy_paths: Sequence[Path], *, seed: int | N
              sla: str, report_dir: Path | None, replay: Path | None, export: Path | None,
              echo: Callable[[str], None]) -> list[RunResult]:
     """The whole command; input problems raise `Refused`."""
-    from harness.embedded import RedisServer
+    from harness.simulator.client import UnixSocketRedis
 
     workload = read_workload(workload_path, seed)
     try:
@@ -151,13 +152,13 @@ def simulate(workload_path: Path, policy_paths: Sequence[Path], *, seed: int | N
          f"+{duration(day.horizon_s)}; SLA {sla}")
     heartbeat = seconds(workload.agent.heartbeat) if workload.agent.heartbeat else None
     with tempfile.TemporaryDirectory(prefix="tf-simulate-") as tmp, _quiet_workers():
-        redis = RedisServer(Path(tmp) / "redis")
+        redis = UnixSocketRedis(Path(tmp) / "redis")
         redis.start()
         try:
             results = asyncio.run(run_policies(
                 Settings(redis_url=redis.url, redis_prefix="tf"), day, policies, sla_s,
                 heartbeat_s=heartbeat, window_s=seconds(workload.batch_window),
-                export=export, progress=echo))
+                closer_tick_s=seconds(workload.closer_tick), export=export, progress=echo))
         finally:
             redis.stop()
     echo("")

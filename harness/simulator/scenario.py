@@ -194,7 +194,7 @@ def online_spells(workload: Workload, until_s: float) -> dict[str, list[tuple[fl
     for agent in workload.agent_ids():
         rng = _rng(workload.seed, "agent", agent)
         cut: list[tuple[float, float]] = []
-        for begin, end in sorted(spells[agent]):
+        for begin, end in sorted(spells.get(agent, [])):
             t = begin
             while breaks is not None:
                 pause = t + draw(breaks.every, rng)

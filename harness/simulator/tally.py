@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 
@@ -39,6 +40,10 @@ def gini(values: Iterable[float]) -> float:
         return 0.0
     weighted = sum((i + 1) * x for i, x in enumerate(ordered))
     return 2 * weighted / (n * total) - (n + 1) / n
+
+
+def _since(begin: float, end: float) -> float:
+    return max(0.0, round(end - begin, 3))
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -135,7 +140,7 @@ class Tally:
         if isinstance(event, TicketCreated):
             if event.ticket_id not in self._tickets:  # waits from the customer's message
                 self._tickets[event.ticket_id] = _Ticket(
-                    created=event.created_at.timestamp() - self._t0, channel=event.channel)
+                    created=self._seconds(event.created_at), channel=event.channel)
                 self._set_waiting(self._waiting + 1, t)
         elif isinstance(event, TicketAssigned):
             self._assigned(t, event)
@@ -145,7 +150,12 @@ class Tally:
             ticket = self._tickets.get(event.ticket_id)
             if (ticket is not None and event.direction == "outbound"
                     and event.author_kind == "agent" and ticket.first_reply is None):
-                ticket.first_reply = event.at.timestamp() - self._t0
+                ticket.first_reply = self._seconds(event.at)
+
+    def _seconds(self, at: datetime) -> float:
+        """An event's time in seconds from the start, to the millisecond the simulated
+        clock moves in."""
+        return round(at.timestamp() - self._t0, 3)
 
     def advance(self, t: float) -> None:
         """Take the samples due at or before `t` (call before applying events at `t`). The
@@ -245,12 +255,12 @@ class Tally:
         waits, never, first_replies = [], [], []
         for ticket in self._tickets.values():
             if ticket.first_assigned is not None:
-                waits.append(ticket.first_assigned - ticket.created)
+                waits.append(_since(ticket.created, ticket.first_assigned))
             else:
-                never.append((ticket.ended if ticket.ended is not None else end)
-                             - ticket.created)
+                never.append(_since(ticket.created,
+                                    ticket.ended if ticket.ended is not None else end))
             if ticket.first_reply is not None:
-                first_replies.append(ticket.first_reply - ticket.created)
+                first_replies.append(_since(ticket.created, ticket.first_reply))
         assigned_waits = list(waits)
         figures = Figures(
             policy=policy, tickets=len(self._tickets), assigned=len(assigned_waits),
