@@ -2,13 +2,15 @@
 plots drawn as inline SVG (no script, no stylesheet or font to fetch: it opens offline).
 
 The plots are pure functions from series to SVG text: queue length over the run (one line
-per policy), open tickets per agent over the run (a heat map per policy), the distribution
-of time to first assignment and the assignments per agent (grouped bars).
+per policy), open tickets per agent over the run (a heat map per policy), the distributions
+of time to first assignment and to first reply, and the assignments per agent (grouped
+bars).
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,34 +165,47 @@ def _shade(share: float) -> str:
 
 def bar_chart(title: str, categories: Sequence[str],
               groups: Sequence[tuple[str, Sequence[float]]], y_label: str,
-              width: int = 1100, height: int = 320) -> str:
-    """Grouped bars: one group per category, one bar per (label, values) series."""
+              log: bool = False, width: int = 1100, height: int = 320) -> str:
+    """Grouped bars: one group per category, one bar per (label, values) series; with
+    `log` the heights are on a log scale (1, 10, 100, ...) and each bar shows its count."""
     left, right, top, bottom = 60, 20, 36, 56
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = max([max(v, default=0) for _, v in groups] + [1])
-    y_step = _nice_step(y_max, 5)
-    y_top = y_step * -(-y_max // y_step)
+    if log:
+        y_top = float(10 ** len(str(int(y_max))))
+        ticks = [10.0 ** k for k in range(len(str(int(y_top))))]
+    else:
+        y_step = _nice_step(y_max, 5)
+        y_top = y_step * -(-y_max // y_step)
+        ticks = [y_step * k for k in range(int(round(y_top / y_step)) + 1)]
+
+    def share(v: float) -> float:
+        if not log:
+            return v / y_top
+        return 0.0 if v <= 0 else (1 + math.log10(v)) / (1 + math.log10(y_top))
     slot = plot_w / max(1, len(categories))
     bar = slot * 0.8 / max(1, len(groups))
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
              f"viewBox='0 0 {width} {height}' {FONT} font-size='12'>",
              f"<text x='{left}' y='20' font-size='15' font-weight='bold'>{_e(title)}</text>"]
-    tick = 0.0
-    while tick <= y_top + 1e-9:
-        y = top + plot_h * (1 - tick / y_top)
+    for tick in ticks:
+        y = top + plot_h * (1 - share(tick))
         parts.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y:.1f}' y2='{y:.1f}' "
                      f"stroke='#e3e3e3'/><text x='{left - 6}' y='{y + 4:.1f}' "
                      f"text-anchor='end'>{tick:g}</text>")
-        tick += y_step
     small = len(categories) > 20
     for c, category in enumerate(categories):
         x0 = left + slot * c + slot * 0.1
         for g, (_, values) in enumerate(groups):
             v = values[c] if c < len(values) else 0
-            h = plot_h * v / y_top
+            h = plot_h * share(v)
             parts.append(f"<rect x='{x0 + g * bar:.1f}' y='{top + plot_h - h:.1f}' "
                          f"width='{max(bar - 1, 1):.1f}' height='{h:.1f}' "
                          f"fill='{COLOURS[g % len(COLOURS)]}'/>")
+            if log and v:
+                parts.append(f"<text x='{x0 + g * bar + bar / 2:.1f}' "
+                             f"y='{top + plot_h - h - 3:.1f}' text-anchor='middle' "
+                             f"font-size='10'>{v:g}</text>")
         cx = left + slot * (c + 0.5)
         label = (f"<text transform='translate({cx:.1f} {top + plot_h + 10}) rotate(60)' "
                  f"font-size='10'>{_e(category)}</text>" if small else
@@ -240,20 +255,25 @@ def render_report(source: str, workload: Workload, day: Scenario,
     names = [f.policy for f in figures]
     step_h = results[0].series.step / 3600 if results else 1 / 60
     day_h = day.day_s / 3600
-    factor = max(1, round(300 / results[0].series.step)) if results else 1
+    factor = max(1, round(900 / results[0].series.step)) if results else 1
     charts = [line_chart("Tickets waiting for an agent",
                          [(r.figures.policy, r.series.waiting) for r in results], step_h,
                          "tickets waiting", marker_h=day_h)]
     for r in results:
         agents = list(r.series.open_per_agent.items())
-        charts.append(heat_map(f"Open tickets per agent ({r.figures.policy}; 5-minute peaks)",
+        charts.append(heat_map(f"Open tickets per agent ({r.figures.policy}; the peak of "
+                               "each 15 minutes)",
                                [(a, downsample(v, factor)) for a, v in agents],
                                step_h * factor, marker_h=day_h))
     labels = [label for label, _ in WAIT_BUCKETS] + ["never"]
-    charts.append(bar_chart("Time to first assignment", labels,
+    charts.append(bar_chart("Time to first assignment (tickets, log scale)", labels,
                             [(r.figures.policy, wait_histogram(r.series.waits,
                                                                r.series.never_assigned_waits))
-                             for r in results], "tickets"))
+                             for r in results], "tickets", log=True))
+    charts.append(bar_chart("Time to first agent reply (tickets, log scale)", labels,
+                            [(r.figures.policy, wait_histogram(r.series.first_replies,
+                                                               r.series.never_replied))
+                             for r in results], "tickets", log=True))
     agents = [label for label, _ in agent_rows(figures)]
     charts.append(bar_chart("Assignments per agent", agents,
                             [(f.policy, [f.assignments.get(a, 0) for a in agents])

@@ -85,6 +85,10 @@ class Series(msgspec.Struct, kw_only=True):
     """Every ticket's time to first assignment; a ticket never assigned counts its wait
     to the end of the run."""
     never_assigned_waits: list[float]
+    first_replies: list[float]
+    """Every answered ticket's time to its first agent reply."""
+    never_replied: list[float]
+    """The wait to the end of the run of each ticket no agent answered."""
 
 
 @dataclass(slots=True)
@@ -252,7 +256,7 @@ class Tally:
 
     def figures(self, policy: str, end: float, sla_s: float) -> tuple[Figures, Series]:
         """The run's figures, its tickets' waits counted up to `end` (seconds)."""
-        waits, never, first_replies = [], [], []
+        waits, never, first_replies, unanswered = [], [], [], []
         for ticket in self._tickets.values():
             if ticket.first_assigned is not None:
                 waits.append(_since(ticket.created, ticket.first_assigned))
@@ -261,6 +265,8 @@ class Tally:
                                     ticket.ended if ticket.ended is not None else end))
             if ticket.first_reply is not None:
                 first_replies.append(_since(ticket.created, ticket.first_reply))
+            else:
+                unanswered.append(_since(ticket.created, end))
         assigned_waits = list(waits)
         figures = Figures(
             policy=policy, tickets=len(self._tickets), assigned=len(assigned_waits),
@@ -282,5 +288,6 @@ class Tally:
             over_capacity=self._over_capacity)
         series = Series(step=self._step, waiting=list(self._samples_waiting),
                         open_per_agent={a: list(v) for a, v in self._samples_open.items()},
-                        waits=assigned_waits, never_assigned_waits=never)
+                        waits=assigned_waits, never_assigned_waits=never,
+                        first_replies=first_replies, never_replied=unanswered)
         return figures, series

@@ -56,6 +56,17 @@ def test_a_bar_chart_draws_a_bar_per_category_and_series() -> None:
     assert heights == [57.0, 0.0, 114.0, 228.0]  # x: p, q; y: p, q
 
 
+def test_a_log_scale_bar_chart_labels_its_counts() -> None:
+    svg = parse(bar_chart("Waits", ["x", "y"], [("p", [1000, 1]), ("q", [10, 0])], "n",
+                          log=True))
+    bars = [r for r in svg.iter(f"{SVG}rect") if r.get("width") != "12"]
+    heights = [float(r.get("height", "0")) for r in bars]  # x: p, q; y: p, q
+    assert heights[3] == 0 and 0 < heights[2] < heights[1] < heights[0]
+    assert heights[1] == 2 * heights[2]  # 10 is twice as high as 1: (1 + log10 v) scale
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert {"1000", "10", "1"} <= set(texts)
+
+
 def test_wait_buckets_and_downsampling() -> None:
     assert wait_histogram([0, 5, 10, 11, 4000], [9e9]) == [1, 2, 1, 0, 0, 0, 1, 0, 0, 1]
     assert downsample([1, 5, 2, 0, 0, 3, 7], 3) == [5, 3, 7]
@@ -72,10 +83,10 @@ def test_the_report_is_one_offline_html_file(tmp_path: Path) -> None:
     path = write_report(tmp_path / "out", "workload default-day", workload, day, results)
     text = path.read_text()
     assert path.name == "report.html" and text.startswith("<!DOCTYPE html>")
-    assert text.count("<svg") == 5  # queue, two heat maps, waits, assignments
+    assert text.count("<svg") == 6  # queue, two heat maps, two waits, assignments
     for svg in re.findall(r"<svg.*?</svg>", text, flags=re.DOTALL):
         parse(svg)
     outside = [u for u in re.findall(r"(?:src|href)=['\"]?([^'\" >]+)", text)]
     assert outside == []
-    assert re.findall(r"https?://[^'\" ]+", text) == ["http://www.w3.org/2000/svg"] * 5
+    assert re.findall(r"https?://[^'\" ]+", text) == ["http://www.w3.org/2000/svg"] * 6
     assert "first assignment p95" in text and "round-robin" in text

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from harness.simulator.engine import RunResult
 from harness.simulator.run import comparison, run_policies, tail_of
 from harness.simulator.scenario import from_export, from_workload
-from schemas.config import AccountDocument, load_account_yaml
+from schemas.config import AccountDocument, BusinessHours, load_account_yaml
 from schemas.workload import Workload, load_workload_yaml
 from workers.cli import main
 from workers.runtime.settings import Settings
@@ -158,4 +158,29 @@ def test_the_command_prints_the_comparison_and_writes_the_report(tmp_path: Path)
                                       if line.startswith("first assignment p95"))
     assert "over SLA (first assignment > 2m00s)" in result.output
     assert "run time per policy" in result.output and "warning" not in result.output
-    assert (tmp_path / "report" / "report.html").read_text().count("<svg") == 5
+    assert (tmp_path / "report" / "report.html").read_text().count("<svg") == 6
+
+
+async def test_business_hours_heartbeats_and_offline_reassignment(settings: Settings,
+                                                                   tmp_path: Path) -> None:
+    """A policy with hours (R4), a presence timeout kept up by heartbeats (R3) and offline
+    reassignment (R15): tickets before the opening wait and are assigned when it opens;
+    agents on breaks give back their waiting tickets; the counts still agree with Redis."""
+    hours = msgspec.structs.replace(
+        POLICIES[1][1], business_hours=BusinessHours(
+            timezone="UTC", weekly={"mon": [("01:00", "05:00")], "tue": [("01:00", "05:00")]}),
+        presence_timeout_seconds=120, reassign_offline_after_seconds=300)
+    assert hours.business_hours is not None and hours.presence_timeout_seconds == 120
+    w = load_workload_yaml(WORKLOAD.replace("  breaks:", "  heartbeat: 60s\n  breaks:"))
+    own = msgspec.structs.replace(settings, redis_prefix=Keys.of(settings).prefix + "h")
+    exported = tmp_path / "events.jsonl"
+    [run] = await run_policies(own, from_workload(w, 3600), [("hours", hours)], sla_s=300,
+                               heartbeat_s=60, closer_tick_s=60, export=exported)
+    assert run.mismatches == []
+    events = [msgspec.json.decode(line) for line in exported.read_bytes().splitlines()]
+    reasons = {e.get("reason") for e in events if e["type"] == "ticket.assigned"}
+    assert {"hours_opened", "agent_offline", "capacity_freed"} <= reasons
+    first = min(e["at"] for e in events if e["type"] == "ticket.assigned")
+    assert first == "2026-11-23T01:00:00Z"  # nothing assigned before the hours open
+    assert run.figures.first_assignment_p99 is not None
+    assert run.figures.first_assignment_p99 > 1800
