@@ -116,6 +116,8 @@ class RunResult:
     series: Series
     elapsed_s: float
     events: int
+    day_elapsed_s: float
+    """Wall-clock seconds until the clock reached the end of the day (the rest: the tail)."""
     mismatches: list[str]
 
 
@@ -171,6 +173,8 @@ class PolicyRun:
         self.next_offline = INF
         self.openings = self._openings()
         self.now = 0.0
+        self._started = 0.0
+        self.day_elapsed: float | None = None
         self.offset = 0
         self.events = 0
         self.dead_letters = 0
@@ -179,7 +183,7 @@ class PolicyRun:
 
     async def run(self, sla_s: float) -> RunResult:
         """Run the day to the horizon; figures with `sla_s` as the SLA threshold."""
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         try:
             self._schedule_day()
             await self._loop()
@@ -189,7 +193,9 @@ class PolicyRun:
             await self.client.aclose()
         elapsed = time.perf_counter() - started
         figures, series = self.tally.figures(self.account.account_id, self.horizon, sla_s)
-        return RunResult(figures, series, elapsed, self.events, mismatches)
+        return RunResult(figures, series, elapsed, self.events,
+                         self.day_elapsed if self.day_elapsed is not None else elapsed,
+                         mismatches)
 
     def _push(self, at: float, kind: int, what: Any) -> None:
         heapq.heappush(self.heap, (at, next(self._seq), kind, what))
@@ -239,6 +245,8 @@ class PolicyRun:
             await self._settle(records)
 
     def _move_to(self, t: float) -> None:
+        if self.day_elapsed is None and t >= self.scenario.day_s:
+            self.day_elapsed = time.perf_counter() - self._started
         self.tally.advance(t)
         self.now = t
         self.clock.set(datetime.fromtimestamp(self.t0 + t, UTC))

@@ -90,7 +90,7 @@ async def run_policies(settings: Settings, day: scenarios.Scenario,
         results.append(result)
         if progress is not None:
             progress(f"{name}: {result.figures.tickets} tickets, {result.events} records "
-                     f"in {result.elapsed_s:.1f}s")
+                     f"in {result.elapsed_s:.1f}s (the day {result.day_elapsed_s:.1f}s)")
     return results
 
 
@@ -167,7 +167,9 @@ def simulate(workload_path: Path, policy_paths: Sequence[Path], *, seed: int | N
     echo("run time per policy (wall clock, not part of the figures):")
     for result in results:
         echo(f"  {result.figures.policy}: {result.elapsed_s:.1f}s for "
-             f"{result.figures.tickets} tickets ({result.events} records)")
+             f"{result.figures.tickets} tickets ({result.events} records; the day "
+             f"{result.day_elapsed_s:.1f}s, the tail after it "
+             f"{result.elapsed_s - result.day_elapsed_s:.1f}s)")
     for result in results:
         for problem in result.mismatches:
             echo(f"warning: {result.figures.policy}: end state differs: {problem}")

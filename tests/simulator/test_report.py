@@ -79,7 +79,7 @@ def test_the_report_is_one_offline_html_file(tmp_path: Path) -> None:
     results = []
     for name in ("round-robin", "balanced"):
         figures, series = run_tally().figures(name, 3600, 300)
-        results.append(RunResult(figures, series, 1.5, 10, []))
+        results.append(RunResult(figures, series, 1.5, 10, 1.0, []))
     path = write_report(tmp_path / "out", "workload default-day", workload, day, results)
     text = path.read_text()
     assert path.name == "report.html" and text.startswith("<!DOCTYPE html>")
