@@ -128,6 +128,7 @@ def test_manual_assignment_roles_and_accounts(
     publish_accounts(pipeline.settings, [msgspec.structs.replace(acme, account_id="beta")])
     router.wait_for_log("account beta version 1 loaded", since=since)
     theirs = new_ticket(pipeline, account_id="beta", from_number="+15550004999")
+    assignments(pipeline, theirs.ticket_id)  # routed (rule r1): the state to compare with
     beta_before = pipeline.ticket(theirs.ticket_id, "beta")
     refusal = rejected(pipeline, command(
         pipeline, "assign", theirs.ticket_id, account_id="acme", actor_id="ag-3",
